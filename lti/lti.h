@@ -1,0 +1,12 @@
+/* lti.h -- the one header the glue and ptechctl include. */
+#ifndef LTI_H
+#define LTI_H
+
+#include "lti_err.h"
+#include "lti_util.h"
+#include "lti_store.h"
+#include "lti_catalog.h"
+#include "lti_oauth1.h"
+#include "lti_launch11.h"
+
+#endif

@@ -1,0 +1,176 @@
+/* lti_store.c -- the store's front door: DSN dispatch and one place that logs failures.
+ * Callers never see which backend runs. */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "lti_store.h"
+
+lti_status_t lti_store_open(apr_pool_t *p, const char *dsn, lti_store_t **out, lti_err_t *err)
+{
+    lti_status_t rv;
+
+    if (dsn == NULL || *dsn == '\0') {
+        return lti_err_set(err, LTI_ERR_CONFIG, "store_no_dsn",
+                           "no store configured (sqlite3:/path/to/ptech.db)");
+    }
+    if (strncmp(dsn, "sqlite3:", 8) == 0) {
+        rv = lti_store_sqlite_open(p, dsn + 8, out, err);
+    }
+    else if (strncmp(dsn, "pgsql:", 6) == 0) {
+        rv = lti_err_set(err, LTI_ERR_CONFIG, "store_no_backend",
+                         "this build has no PostgreSQL backend yet; use sqlite3:PATH");
+    }
+    else {
+        rv = lti_err_set(err, LTI_ERR_CONFIG, "store_bad_dsn",
+                         "unknown store DSN '%s' (sqlite3:PATH or pgsql:CONNINFO)", dsn);
+    }
+    if (rv == LTI_OK) {
+        (*out)->dsn = apr_pstrdup(p, dsn);
+    }
+    else if (err != NULL) {
+        lti_log(LTI_LOG_ERR, "store open: %s", err->text);
+    }
+    return rv;
+}
+
+void lti_store_close(lti_store_t *s)
+{
+    if (s != NULL && s->ops != NULL) {
+        s->ops->close(s);
+    }
+}
+
+/* Logs store failures (not the expected outcomes a caller handles: not found, exists,
+ * replay) and passes the status through. */
+static lti_status_t logged(const char *what, lti_status_t rv, lti_err_t *err)
+{
+    if (rv == LTI_ERR_STORE || rv == LTI_ERR_INTERNAL || rv == LTI_ERR_CONFIG) {
+        lti_log(LTI_LOG_ERR, "store %s: %s", what, err ? err->text : lti_strerror(rv));
+    }
+    return rv;
+}
+
+lti_status_t lti_store_migrate(lti_store_t *s, int *from, int *to, lti_err_t *err)
+{
+    int f = 0, t = 0;
+    lti_status_t rv = s->ops->migrate(s, &f, &t, err);
+
+    if (rv == LTI_OK && f != t) {
+        lti_log(LTI_LOG_INFO, "store schema migrated from version %d to %d", f, t);
+    }
+    if (from) {
+        *from = f;
+    }
+    if (to) {
+        *to = t;
+    }
+    return logged("migrate", rv, err);
+}
+
+lti_status_t lti_store_schema_version(lti_store_t *s, int *version, lti_err_t *err)
+{
+    return logged("schema_version", s->ops->schema_version(s, version, err), err);
+}
+
+lti_status_t lti_store_consumer_add(lti_store_t *s, const char *key, const char *secret,
+                                    int replace, int64_t now, lti_err_t *err)
+{
+    return logged("consumer_add", s->ops->consumer_add(s, key, secret, replace, now, err), err);
+}
+
+lti_status_t lti_store_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
+                                    lti_consumer_t *out, lti_err_t *err)
+{
+    return logged("consumer_get", s->ops->consumer_get(s, p, key, out, err), err);
+}
+
+lti_status_t lti_store_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    return logged("consumer_list", s->ops->consumer_list(s, p, out, err), err);
+}
+
+lti_status_t lti_store_consumer_remove(lti_store_t *s, const char *key, lti_err_t *err)
+{
+    return logged("consumer_remove", s->ops->consumer_remove(s, key, err), err);
+}
+
+lti_status_t lti_store_catalog_put(lti_store_t *s, const char *sha256, const char *source,
+                                   const char *xml, int64_t now, int *changed, lti_err_t *err)
+{
+    int c = 0;
+    lti_status_t rv = s->ops->catalog_put(s, sha256, source, xml, now, &c, err);
+
+    if (changed) {
+        *changed = c;
+    }
+    return logged("catalog_put", rv, err);
+}
+
+lti_status_t lti_store_catalog_current(lti_store_t *s, apr_pool_t *p, int with_xml,
+                                       lti_catalog_rev_t *out, lti_err_t *err)
+{
+    return logged("catalog_current", s->ops->catalog_current(s, p, with_xml, out, err), err);
+}
+
+lti_status_t lti_store_nonce_use(lti_store_t *s, const char *scope, const char *nonce,
+                                 int64_t expires, lti_err_t *err)
+{
+    return logged("nonce_use", s->ops->nonce_use(s, scope, nonce, expires, err), err);
+}
+
+lti_status_t lti_store_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
+                             lti_err_t *err)
+{
+    int n = 0, m = 0;
+    lti_status_t rv = s->ops->purge(s, now, &n, &m, err);
+
+    if (nonces) {
+        *nonces = n;
+    }
+    if (sessions) {
+        *sessions = m;
+    }
+    return logged("purge", rv, err);
+}
+
+lti_status_t lti_store_audit_add(lti_store_t *s, int64_t at, int http_status,
+                                 const char *reason, const char *scope, const char *remote,
+                                 const char *detail, lti_err_t *err)
+{
+    return logged("audit_add",
+                  s->ops->audit_add(s, at, http_status, reason, scope, remote, detail, err),
+                  err);
+}
+
+lti_status_t lti_store_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("audit_recent", s->ops->audit_recent(s, p, limit, out, err), err);
+}
+
+lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
+                                     lti_launch_ids_t *ids, lti_err_t *err)
+{
+    return logged("launch_record", s->ops->launch_record(s, rec, ids, err), err);
+}
+
+lti_status_t lti_store_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
+                                   int64_t now, lti_session_t *out, lti_err_t *err)
+{
+    return logged("session_get", s->ops->session_get(s, p, session_hash, now, out, err), err);
+}
+
+lti_status_t lti_store_link_set_course(lti_store_t *s, int64_t link_pk, const char *course_id,
+                                       int64_t now, lti_err_t *err)
+{
+    return logged("link_set_course", s->ops->link_set_course(s, link_pk, course_id, now, err),
+                  err);
+}
+
+lti_status_t lti_store_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("link_learners", s->ops->link_learners(s, p, link_pk, out, err), err);
+}

@@ -1,0 +1,224 @@
+/* lti_store.h -- the one store interface.
+ *
+ * A store is a struct of function pointers that each backend fills
+ * (lti_store_sqlite.c now, lti_store_pgsql.c next); callers use only the
+ * lti_store_* wrappers below, which log failures, and never learn which
+ * backend runs.  Every function returns LTI_OK or an lti_status_t with err
+ * filled; LTI_ERR_STORE means the database failed, other codes are stated
+ * per function.  Results are allocated in the pool the caller passes.
+ * Times are integer epoch seconds.  A store handle belongs to one process
+ * (open it after fork); it may be shared by that process's threads.
+ */
+#ifndef LTI_STORE_H
+#define LTI_STORE_H
+
+#include <stdint.h>
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "lti_err.h"
+
+typedef struct lti_store_t lti_store_t;
+
+/* The schema version this build writes; migrations bring any older store up to it. */
+#define LTI_STORE_SCHEMA_VERSION 2
+
+typedef struct lti_consumer_t {
+    const char *key;
+    const char *secret;   /* only filled by lti_store_consumer_get */
+    int64_t created;
+} lti_consumer_t;
+
+/* What a verified launch (1.1 or 1.3) records.  tenant names the platform instance
+ * the ids belong to ("lti11:<consumer key>", later "lti13:<issuer>#<client>"). */
+typedef struct lti_launch_rec_t {
+    const char *tenant;
+    const char *nonce_scope;    /* replay scope, e.g. "lti11:<consumer key>" */
+    const char *nonce;
+    int64_t nonce_expires;
+    const char *version;        /* "1.1" or "1.3" */
+    const char *user_id;
+    const char *given_name, *family_name, *full_name, *email;  /* may be NULL */
+    const char *context_id, *context_title, *context_label, *context_type; /* may be NULL */
+    const char *link_id, *link_title;
+    const char *course_id;      /* from the custom parameter; NULL when absent */
+    unsigned roles;             /* LTI_ROLE_* bits */
+    const char *roles_raw;
+    const char *locale;
+    const char *result_sourcedid, *outcome_url;   /* 1.1 grade return; may be NULL */
+    const char *session_hash;   /* sha256 hex of the new session id */
+    const char *csrf;           /* per-session CSRF token */
+    const char *lms_origin;     /* scheme://host[:port] of the LMS, for frame-ancestors */
+    int64_t session_expires;
+    int64_t now;
+} lti_launch_rec_t;
+
+/* Roles as bits (lti_launch11.c and lti_launch13.c map the many spellings to these). */
+#define LTI_ROLE_LEARNER        0x01u
+#define LTI_ROLE_INSTRUCTOR     0x02u
+#define LTI_ROLE_TA             0x04u
+#define LTI_ROLE_ADMIN          0x08u
+#define LTI_ROLE_CONTENT_DEV    0x10u
+#define LTI_ROLE_MENTOR         0x20u
+#define LTI_ROLE_OTHER          0x40u
+#define LTI_ROLE_STAFF_MASK     (LTI_ROLE_INSTRUCTOR | LTI_ROLE_TA | LTI_ROLE_ADMIN \
+                                 | LTI_ROLE_CONTENT_DEV)
+
+typedef struct lti_launch_ids_t {
+    int64_t person_id, context_pk, link_pk, launch_id;
+} lti_launch_ids_t;
+
+/* What a page needs about the session behind a cookie. */
+typedef struct lti_session_t {
+    int64_t person_id, link_pk;
+    const char *user_id, *full_name, *email;
+    unsigned roles;
+    const char *locale;
+    const char *csrf;
+    const char *lms_origin;     /* may be NULL */
+    const char *tenant, *link_id, *link_title, *context_title;
+    const char *course_id;      /* NULL when the link has no course yet */
+    int64_t expires;
+} lti_session_t;
+
+typedef struct lti_learner_t {
+    int64_t person_id;
+    const char *user_id, *full_name, *email;
+    unsigned roles;
+    int64_t last_launch;
+} lti_learner_t;
+
+typedef struct lti_audit_t {
+    int64_t id, at;
+    int http_status;
+    const char *reason, *scope, *remote, *detail;
+} lti_audit_t;
+
+typedef struct lti_catalog_rev_t {
+    int64_t rev, loaded;
+    const char *sha256, *source, *xml;
+} lti_catalog_rev_t;
+
+typedef struct lti_store_ops_t {
+    const char *name;
+    void (*close)(lti_store_t *s);
+    lti_status_t (*migrate)(lti_store_t *s, int *from, int *to, lti_err_t *err);
+    lti_status_t (*schema_version)(lti_store_t *s, int *version, lti_err_t *err);
+    lti_status_t (*consumer_add)(lti_store_t *s, const char *key, const char *secret,
+                                 int replace, int64_t now, lti_err_t *err);
+    lti_status_t (*consumer_get)(lti_store_t *s, apr_pool_t *p, const char *key,
+                                 lti_consumer_t *out, lti_err_t *err);
+    lti_status_t (*consumer_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                  lti_err_t *err);
+    lti_status_t (*consumer_remove)(lti_store_t *s, const char *key, lti_err_t *err);
+    lti_status_t (*catalog_put)(lti_store_t *s, const char *sha256, const char *source,
+                                const char *xml, int64_t now, int *changed, lti_err_t *err);
+    lti_status_t (*catalog_current)(lti_store_t *s, apr_pool_t *p, int with_xml,
+                                    lti_catalog_rev_t *out, lti_err_t *err);
+    lti_status_t (*nonce_use)(lti_store_t *s, const char *scope, const char *nonce,
+                              int64_t expires, lti_err_t *err);
+    lti_status_t (*purge)(lti_store_t *s, int64_t now, int *nonces, int *sessions,
+                          lti_err_t *err);
+    lti_status_t (*audit_add)(lti_store_t *s, int64_t at, int http_status, const char *reason,
+                              const char *scope, const char *remote, const char *detail,
+                              lti_err_t *err);
+    lti_status_t (*audit_recent)(lti_store_t *s, apr_pool_t *p, int limit,
+                                 apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*launch_record)(lti_store_t *s, const lti_launch_rec_t *rec,
+                                  lti_launch_ids_t *ids, lti_err_t *err);
+    lti_status_t (*session_get)(lti_store_t *s, apr_pool_t *p, const char *session_hash,
+                                int64_t now, lti_session_t *out, lti_err_t *err);
+    lti_status_t (*link_set_course)(lti_store_t *s, int64_t link_pk, const char *course_id,
+                                    int64_t now, lti_err_t *err);
+    lti_status_t (*link_learners)(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                  apr_array_header_t **out, lti_err_t *err);
+} lti_store_ops_t;
+
+struct lti_store_t {
+    const lti_store_ops_t *ops;
+    apr_pool_t *pool;
+    const char *dsn;
+    void *impl;
+};
+
+/* Opens the store named by dsn ("sqlite3:PATH" or "pgsql:CONNINFO") in pool p; the handle
+ * is closed when p is cleared.  LTI_ERR_CONFIG for an unknown scheme or a backend this
+ * build lacks, LTI_ERR_STORE when the database cannot be opened. */
+lti_status_t lti_store_open(apr_pool_t *p, const char *dsn, lti_store_t **out, lti_err_t *err);
+
+/* Closes the store now (also done by the pool cleanup). */
+void lti_store_close(lti_store_t *s);
+
+/* Brings the schema to LTI_STORE_SCHEMA_VERSION, one transaction per step; *from and *to
+ * (may be NULL) tell what it did.  LTI_ERR_CONFIG if the store is newer than this build. */
+lti_status_t lti_store_migrate(lti_store_t *s, int *from, int *to, lti_err_t *err);
+
+/* The store's schema version (0 for an empty store). */
+lti_status_t lti_store_schema_version(lti_store_t *s, int *version, lti_err_t *err);
+
+/* Adds an LTI 1.1 consumer.  LTI_ERR_EXISTS if key exists and replace is 0;
+ * LTI_ERR_NOT_FOUND if replace is 1 and the key does not exist. */
+lti_status_t lti_store_consumer_add(lti_store_t *s, const char *key, const char *secret,
+                                    int replace, int64_t now, lti_err_t *err);
+
+/* Fetches a consumer with its secret.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
+                                    lti_consumer_t *out, lti_err_t *err);
+
+/* All consumers (lti_consumer_t, secret NULL), ordered by key. */
+lti_status_t lti_store_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err);
+
+/* Removes a consumer.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_consumer_remove(lti_store_t *s, const char *key, lti_err_t *err);
+
+/* Makes xml (already validated) the current catalog unless the current one has the same
+ * sha256; *changed (may be NULL) says whether a new revision was written. */
+lti_status_t lti_store_catalog_put(lti_store_t *s, const char *sha256, const char *source,
+                                   const char *xml, int64_t now, int *changed, lti_err_t *err);
+
+/* The current catalog revision (xml only when with_xml).  LTI_ERR_NOT_FOUND if none. */
+lti_status_t lti_store_catalog_current(lti_store_t *s, apr_pool_t *p, int with_xml,
+                                       lti_catalog_rev_t *out, lti_err_t *err);
+
+/* Records a nonce once per scope.  LTI_ERR_REPLAY if it was already recorded. */
+lti_status_t lti_store_nonce_use(lti_store_t *s, const char *scope, const char *nonce,
+                                 int64_t expires, lti_err_t *err);
+
+/* Deletes expired nonces and sessions; counts (may be NULL) tell how many. */
+lti_status_t lti_store_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
+                             lti_err_t *err);
+
+/* Appends a refusal to the audit log.  detail must hold no secret or token. */
+lti_status_t lti_store_audit_add(lti_store_t *s, int64_t at, int http_status,
+                                 const char *reason, const char *scope, const char *remote,
+                                 const char *detail, lti_err_t *err);
+
+/* The newest audit rows (lti_audit_t), newest first. */
+lti_status_t lti_store_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
+                                    apr_array_header_t **out, lti_err_t *err);
+
+/* Records a verified launch in one transaction: the nonce (LTI_ERR_REPLAY, and nothing
+ * written, if already used), person, context, resource link (and its course when
+ * rec->course_id is set), the grade-return target, the launch and the new session. */
+lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
+                                     lti_launch_ids_t *ids, lti_err_t *err);
+
+/* The live session with this id hash.  LTI_ERR_NOT_FOUND if unknown or expired. */
+lti_status_t lti_store_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
+                                   int64_t now, lti_session_t *out, lti_err_t *err);
+
+/* Sets the catalog course of a resource link.  LTI_ERR_NOT_FOUND if no such link. */
+lti_status_t lti_store_link_set_course(lti_store_t *s, int64_t link_pk, const char *course_id,
+                                       int64_t now, lti_err_t *err);
+
+/* The persons who launched this link (lti_learner_t), by name. */
+lti_status_t lti_store_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     apr_array_header_t **out, lti_err_t *err);
+
+/* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
+lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
+                                   lti_err_t *err);
+
+#endif

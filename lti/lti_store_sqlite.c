@@ -1,0 +1,1036 @@
+/* lti_store_sqlite.c -- the SQLite backend of lti_store.h.
+ *
+ * One connection per process (open it after fork), shared by the process's threads under
+ * a mutex held for the length of one store call, so a call is also one transaction.  WAL,
+ * a busy timeout, prepared statements kept for the connection's life, BEGIN IMMEDIATE for
+ * writes (no lock upgrades, hence no SQLITE_BUSY deadlocks), synchronous=NORMAL (WAL keeps
+ * commits atomic; grade-writing transactions switch to FULL).  The DML is plain SQL that
+ * PostgreSQL runs too (ON CONFLICT, RETURNING); only the DDL below is SQLite's own.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <sqlite3.h>
+
+#include "lti_store.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+/* Schema steps: migrations[i] brings version i to i + 1.  Never edit a released step;
+ * add a new one. */
+static const char *const migrations[] = {
+    /* 0 -> 1: registrations, keys, catalog */
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+    "  applied INTEGER NOT NULL);"
+    "CREATE TABLE consumers (consumer_key TEXT PRIMARY KEY, secret TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE platforms (id INTEGER PRIMARY KEY, issuer TEXT NOT NULL,"
+    "  client_id TEXT NOT NULL, auth_url TEXT NOT NULL, token_url TEXT NOT NULL,"
+    "  jwks_url TEXT NOT NULL, created INTEGER NOT NULL, UNIQUE (issuer, client_id));"
+    "CREATE TABLE deployments (platform_id INTEGER NOT NULL REFERENCES platforms(id)"
+    "  ON DELETE CASCADE, deployment_id TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  PRIMARY KEY (platform_id, deployment_id));"
+    "CREATE TABLE tool_keys (kid TEXT PRIMARY KEY, state TEXT NOT NULL"
+    "  CHECK (state IN ('current', 'next', 'retired')), public_jwk TEXT NOT NULL,"
+    "  private_sealed BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);"
+    "CREATE TABLE catalog (rev INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,"
+    "  source TEXT NOT NULL, xml TEXT NOT NULL, loaded INTEGER NOT NULL);",
+
+    /* 1 -> 2: people, launches, sessions, nonces, audit */
+    "CREATE TABLE persons (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL, given_name TEXT, family_name TEXT, full_name TEXT,"
+    "  email TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+    "  UNIQUE (tenant, user_id));"
+    "CREATE TABLE contexts (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  context_id TEXT NOT NULL, title TEXT, label TEXT, type TEXT,"
+    "  created INTEGER NOT NULL, updated INTEGER NOT NULL, UNIQUE (tenant, context_id));"
+    "CREATE TABLE resource_links (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  link_id TEXT NOT NULL, context_pk INTEGER REFERENCES contexts(id), title TEXT,"
+    "  course_id TEXT, course_source TEXT, created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL, UNIQUE (tenant, link_id));"
+    "CREATE TABLE link_members (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), roles INTEGER NOT NULL,"
+    "  result_sourcedid TEXT, outcome_url TEXT, first_launch INTEGER NOT NULL,"
+    "  last_launch INTEGER NOT NULL, PRIMARY KEY (person_id, link_pk));"
+    "CREATE TABLE launches (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  version TEXT NOT NULL, roles INTEGER NOT NULL, roles_raw TEXT, locale TEXT,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  launch_id INTEGER NOT NULL, roles INTEGER NOT NULL, locale TEXT,"
+    "  csrf TEXT NOT NULL, lms_origin TEXT, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX sessions_expires ON sessions (expires);"
+    "CREATE TABLE nonces (scope TEXT NOT NULL, nonce TEXT NOT NULL,"
+    "  expires INTEGER NOT NULL, PRIMARY KEY (scope, nonce));"
+    "CREATE INDEX nonces_expires ON nonces (expires);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL, reason TEXT NOT NULL, scope TEXT, remote TEXT,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_reason ON audit (reason, at);",
+};
+
+enum {
+    ST_VERSION,
+    ST_CONSUMER_ADD,
+    ST_CONSUMER_REPLACE,
+    ST_CONSUMER_GET,
+    ST_CONSUMER_LIST,
+    ST_CONSUMER_REMOVE,
+    ST_CATALOG_CURRENT,
+    ST_CATALOG_INSERT,
+    ST_NONCE_INSERT,
+    ST_NONCE_PURGE,
+    ST_SESSION_PURGE,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_RECENT,
+    ST_PERSON_UPSERT,
+    ST_CONTEXT_UPSERT,
+    ST_LINK_UPSERT,
+    ST_MEMBER_UPSERT,
+    ST_LAUNCH_INSERT,
+    ST_SESSION_INSERT,
+    ST_SESSION_GET,
+    ST_LINK_SET_COURSE,
+    ST_LINK_LEARNERS,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST__COUNT
+};
+
+static const char *const sql[ST__COUNT] = {
+    [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [ST_CONSUMER_ADD] = "INSERT INTO consumers (consumer_key, secret, created) VALUES (?, ?, ?)"
+                        " ON CONFLICT (consumer_key) DO NOTHING",
+    [ST_CONSUMER_REPLACE] = "UPDATE consumers SET secret = ? WHERE consumer_key = ?",
+    [ST_CONSUMER_GET] = "SELECT secret, created FROM consumers WHERE consumer_key = ?",
+    [ST_CONSUMER_LIST] = "SELECT consumer_key, created FROM consumers ORDER BY consumer_key",
+    [ST_CONSUMER_REMOVE] = "DELETE FROM consumers WHERE consumer_key = ?",
+    [ST_CATALOG_CURRENT] = "SELECT rev, sha256, source, loaded, xml FROM catalog"
+                           " ORDER BY rev DESC LIMIT 1",
+    [ST_CATALOG_INSERT] = "INSERT INTO catalog (sha256, source, xml, loaded) VALUES (?, ?, ?, ?)",
+    [ST_NONCE_INSERT] = "INSERT INTO nonces (scope, nonce, expires) VALUES (?, ?, ?)"
+                        " ON CONFLICT (scope, nonce) DO NOTHING",
+    [ST_NONCE_PURGE] = "DELETE FROM nonces WHERE expires < ?",
+    [ST_SESSION_PURGE] = "DELETE FROM sessions WHERE expires < ?",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit (at, http_status, reason, scope, remote, detail)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_AUDIT_RECENT] = "SELECT id, at, http_status, reason, scope, remote, detail FROM audit"
+                        " ORDER BY id DESC LIMIT ?",
+    [ST_PERSON_UPSERT] =
+        "INSERT INTO persons (tenant, user_id, given_name, family_name, full_name, email,"
+        " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+        " ON CONFLICT (tenant, user_id) DO UPDATE SET"
+        " given_name = COALESCE(excluded.given_name, persons.given_name),"
+        " family_name = COALESCE(excluded.family_name, persons.family_name),"
+        " full_name = COALESCE(excluded.full_name, persons.full_name),"
+        " email = COALESCE(excluded.email, persons.email), updated = excluded.updated"
+        " RETURNING id",
+    [ST_CONTEXT_UPSERT] =
+        "INSERT INTO contexts (tenant, context_id, title, label, type, created, updated)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+        " ON CONFLICT (tenant, context_id) DO UPDATE SET"
+        " title = COALESCE(excluded.title, contexts.title),"
+        " label = COALESCE(excluded.label, contexts.label),"
+        " type = COALESCE(excluded.type, contexts.type), updated = excluded.updated"
+        " RETURNING id",
+    [ST_LINK_UPSERT] =
+        "INSERT INTO resource_links (tenant, link_id, context_pk, title, course_id,"
+        " course_source, created, updated)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE 'custom' END, ?6, ?6)"
+        " ON CONFLICT (tenant, link_id) DO UPDATE SET"
+        " context_pk = COALESCE(excluded.context_pk, resource_links.context_pk),"
+        " title = COALESCE(excluded.title, resource_links.title),"
+        " course_id = COALESCE(excluded.course_id, resource_links.course_id),"
+        " course_source = COALESCE(excluded.course_source, resource_links.course_source),"
+        " updated = excluded.updated"
+        " RETURNING id",
+    [ST_MEMBER_UPSERT] =
+        "INSERT INTO link_members (person_id, link_pk, roles, result_sourcedid, outcome_url,"
+        " first_launch, last_launch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+        " ON CONFLICT (person_id, link_pk) DO UPDATE SET roles = excluded.roles,"
+        " result_sourcedid = COALESCE(excluded.result_sourcedid, link_members.result_sourcedid),"
+        " outcome_url = COALESCE(excluded.outcome_url, link_members.outcome_url),"
+        " last_launch = excluded.last_launch",
+    [ST_LAUNCH_INSERT] =
+        "INSERT INTO launches (person_id, link_pk, version, roles, roles_raw, locale, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    [ST_SESSION_INSERT] =
+        "INSERT INTO sessions (id_hash, person_id, link_pk, launch_id, roles, locale, csrf,"
+        " lms_origin, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_SESSION_GET] =
+        "SELECT s.person_id, s.link_pk, p.user_id, p.full_name, p.email, s.roles, s.locale,"
+        " s.csrf, l.tenant, l.link_id, l.title, c.title, l.course_id, s.expires, s.lms_origin"
+        " FROM sessions s JOIN persons p ON p.id = s.person_id"
+        " JOIN resource_links l ON l.id = s.link_pk"
+        " LEFT JOIN contexts c ON c.id = l.context_pk"
+        " WHERE s.id_hash = ? AND s.expires > ?",
+    [ST_LINK_SET_COURSE] = "UPDATE resource_links SET course_id = ?, course_source = 'chooser',"
+                           " updated = ? WHERE id = ?",
+    [ST_LINK_LEARNERS] =
+        "SELECT p.id, p.user_id, p.full_name, p.email, m.roles, m.last_launch"
+        " FROM link_members m JOIN persons p ON p.id = m.person_id WHERE m.link_pk = ?"
+        " ORDER BY p.full_name, p.user_id",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+typedef struct sq_t {
+    sqlite3 *db;
+    const char *path;
+    apr_thread_mutex_t *mu;
+    sqlite3_stmt *st[ST__COUNT];
+} sq_t;
+
+static lti_status_t db_err(sq_t *q, lti_err_t *err, const char *what)
+{
+    return lti_err_set(err, LTI_ERR_STORE, "store_error", "SQLite %s: %s (%s)", what,
+                       sqlite3_errmsg(q->db), q->path);
+}
+
+/* Returns the prepared statement id, reset and with bindings cleared; NULL on error. */
+static sqlite3_stmt *stmt(sq_t *q, int id, lti_err_t *err)
+{
+    if (q->st[id] == NULL) {
+        if (sqlite3_prepare_v3(q->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id], NULL)
+            != SQLITE_OK) {
+            db_err(q, err, "prepare");
+            return NULL;
+        }
+    }
+    return q->st[id];
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL) {
+        sqlite3_bind_null(st, i);
+    }
+    else {
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    }
+}
+
+static const char *col_text(apr_pool_t *p, sqlite3_stmt *st, int i)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+
+    return v ? apr_pstrdup(p, (const char *)v) : NULL;
+}
+
+/* Runs a statement that returns no row; *changes (may be NULL) gets the row count. */
+static lti_status_t exec_stmt(sq_t *q, sqlite3_stmt *st, int *changes, lti_err_t *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        done(st);
+        return db_err(q, err, "step");
+    }
+    if (changes) {
+        *changes = sqlite3_changes(q->db);
+    }
+    done(st);
+    return LTI_OK;
+}
+
+/* Runs a statement whose first row's first column is an integer (RETURNING id). */
+static lti_status_t exec_id(sq_t *q, sqlite3_stmt *st, int64_t *id, lti_err_t *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_ROW) {
+        done(st);
+        return db_err(q, err, "step");
+    }
+    *id = sqlite3_column_int64(st, 0);
+    done(st);
+    return LTI_OK;
+}
+
+static lti_status_t simple(sq_t *q, int id, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, id, err);
+
+    return st ? exec_stmt(q, st, NULL, err) : LTI_ERR_STORE;
+}
+
+static lti_status_t begin(sq_t *q, lti_err_t *err)
+{
+    return simple(q, ST_BEGIN, err);
+}
+
+static lti_status_t commit(sq_t *q, lti_err_t *err)
+{
+    lti_status_t rv = simple(q, ST_COMMIT, err);
+
+    if (rv != LTI_OK) {
+        simple(q, ST_ROLLBACK, NULL);
+    }
+    return rv;
+}
+
+static void rollback(sq_t *q)
+{
+    if (!sqlite3_get_autocommit(q->db)) {
+        simple(q, ST_ROLLBACK, NULL);
+    }
+}
+
+#define LOCK(q) apr_thread_mutex_lock((q)->mu)
+#define UNLOCK(q) apr_thread_mutex_unlock((q)->mu)
+
+static void sq_close(lti_store_t *s)
+{
+    sq_t *q = s->impl;
+
+    if (q == NULL || q->db == NULL) {
+        return;
+    }
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (q->st[i] != NULL) {
+            sqlite3_finalize(q->st[i]);
+            q->st[i] = NULL;
+        }
+    }
+    sqlite3_close(q->db);
+    q->db = NULL;
+}
+
+static apr_status_t sq_cleanup(void *data)
+{
+    sq_close(data);
+    return APR_SUCCESS;
+}
+
+static lti_status_t version_locked(sq_t *q, int *version, lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc, exists = 0;
+
+    /* An empty store has no schema_migrations table: that is version 0. */
+    rc = sqlite3_prepare_v2(q->db, "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                            " AND name = 'schema_migrations'", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return db_err(q, err, "prepare");
+    }
+    exists = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!exists) {
+        *version = 0;
+        return LTI_OK;
+    }
+    st = stmt(q, ST_VERSION, err);
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        done(st);
+        return db_err(q, err, "schema version");
+    }
+    *version = sqlite3_column_int(st, 0);
+    done(st);
+    return LTI_OK;
+}
+
+static lti_status_t sq_schema_version(lti_store_t *s, int *version, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = version_locked(q, version, err);
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_migrate(lti_store_t *s, int *from, int *to, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    const int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    lti_status_t rv;
+    int v;
+
+    LOCK(q);
+    rv = version_locked(q, &v, err);
+    if (rv != LTI_OK) {
+        goto out;
+    }
+    *from = *to = v;
+    if (v > target) {
+        rv = lti_err_set(err, LTI_ERR_CONFIG, "store_too_new",
+                         "the store %s has schema version %d, newer than this build (%d); "
+                         "upgrade mod_ptech", q->path, v, target);
+        goto out;
+    }
+    for (; v < target; v++) {
+        char *msg = NULL;
+        sqlite3_stmt *st;
+
+        if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+            rv = db_err(q, err, "begin migration");
+            goto out;
+        }
+        if (sqlite3_exec(q->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) {
+            rv = lti_err_set(err, LTI_ERR_STORE, "store_migration",
+                             "migration %d -> %d failed: %s", v, v + 1, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        if (sqlite3_prepare_v2(q->db, "INSERT INTO schema_migrations (version, applied)"
+                               " VALUES (?, strftime('%s', 'now'))", -1, &st, NULL)
+            != SQLITE_OK) {
+            rv = db_err(q, err, "prepare");
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        sqlite3_bind_int(st, 1, v + 1);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rv = db_err(q, err, "record migration");
+            sqlite3_finalize(st);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            rv = db_err(q, err, "commit migration");
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        *to = v + 1;
+    }
+out:
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char *secret,
+                                    int replace, int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    st = stmt(q, replace ? ST_CONSUMER_REPLACE : ST_CONSUMER_ADD, err);
+    if (st != NULL) {
+        if (replace) {
+            bind_text(st, 1, secret);
+            bind_text(st, 2, key);
+        }
+        else {
+            bind_text(st, 1, key);
+            bind_text(st, 2, secret);
+            sqlite3_bind_int64(st, 3, now);
+        }
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = replace ? lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
+                                   "no consumer '%s'", key)
+                     : lti_err_set(err, LTI_ERR_EXISTS, "consumer_exists",
+                                   "consumer '%s' exists (use --replace to change its secret)",
+                                   key);
+    }
+    return rv;
+}
+
+static lti_status_t sq_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
+                                    lti_consumer_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    st = stmt(q, ST_CONSUMER_GET, err);
+    if (st != NULL) {
+        bind_text(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->key = apr_pstrdup(p, key);
+            out->secret = col_text(p, st, 0);
+            out->created = sqlite3_column_int64(st, 1);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
+                             "no consumer '%s'", key);
+        }
+        else {
+            rv = db_err(q, err, "consumer get");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 8, sizeof(lti_consumer_t));
+    LOCK(q);
+    st = stmt(q, ST_CONSUMER_LIST, err);
+    if (st != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_consumer_t *c = apr_array_push(*out);
+
+            c->key = col_text(p, st, 0);
+            c->secret = NULL;
+            c->created = sqlite3_column_int64(st, 1);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "consumer list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_consumer_remove(lti_store_t *s, const char *key, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    st = stmt(q, ST_CONSUMER_REMOVE, err);
+    if (st != NULL) {
+        bind_text(st, 1, key);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown", "no consumer '%s'", key);
+    }
+    return rv;
+}
+
+static lti_status_t catalog_current_locked(sq_t *q, apr_pool_t *p, int with_xml,
+                                           lti_catalog_rev_t *out, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_CATALOG_CURRENT, err);
+    lti_status_t rv;
+    int rc;
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->rev = sqlite3_column_int64(st, 0);
+        out->sha256 = col_text(p, st, 1);
+        out->source = col_text(p, st, 2);
+        out->loaded = sqlite3_column_int64(st, 3);
+        out->xml = with_xml ? col_text(p, st, 4) : NULL;
+        rv = LTI_OK;
+    }
+    else if (rc == SQLITE_DONE) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "catalog_none",
+                         "no catalog loaded (ptechctl catalog load FILE)");
+    }
+    else {
+        rv = db_err(q, err, "catalog current");
+    }
+    done(st);
+    return rv;
+}
+
+static lti_status_t sq_catalog_put(lti_store_t *s, const char *sha256, const char *source,
+                                   const char *xml, int64_t now, int *changed, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_catalog_rev_t cur;
+    apr_pool_t *tmp;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    *changed = 0;
+    apr_pool_create(&tmp, s->pool);
+    LOCK(q);
+    rv = begin(q, err);
+    if (rv != LTI_OK) {
+        goto out;
+    }
+    rv = catalog_current_locked(q, tmp, 0, &cur, err);
+    if (rv == LTI_OK && strcmp(cur.sha256, sha256) == 0) {
+        rv = commit(q, err);
+        goto out;
+    }
+    if (rv != LTI_OK && rv != LTI_ERR_NOT_FOUND) {
+        rollback(q);
+        goto out;
+    }
+    st = stmt(q, ST_CATALOG_INSERT, err);
+    if (st == NULL) {
+        rv = LTI_ERR_STORE;
+        rollback(q);
+        goto out;
+    }
+    bind_text(st, 1, sha256);
+    bind_text(st, 2, source);
+    bind_text(st, 3, xml);
+    sqlite3_bind_int64(st, 4, now);
+    rv = exec_stmt(q, st, NULL, err);
+    if (rv != LTI_OK) {
+        rollback(q);
+        goto out;
+    }
+    rv = commit(q, err);
+    *changed = rv == LTI_OK;
+out:
+    UNLOCK(q);
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+static lti_status_t sq_catalog_current(lti_store_t *s, apr_pool_t *p, int with_xml,
+                                       lti_catalog_rev_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = catalog_current_locked(q, p, with_xml, out, err);
+    UNLOCK(q);
+    return rv;
+}
+
+/* Inserts the nonce; LTI_ERR_REPLAY if it exists.  Caller holds the lock. */
+static lti_status_t nonce_locked(sq_t *q, const char *scope, const char *nonce,
+                                 int64_t expires, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_NONCE_INSERT, err);
+    lti_status_t rv;
+    int changes = 0;
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, scope);
+    bind_text(st, 2, nonce);
+    sqlite3_bind_int64(st, 3, expires);
+    rv = exec_stmt(q, st, &changes, err);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_REPLAY, "nonce_replay",
+                         "this nonce was already used: the request was replayed");
+    }
+    return rv;
+}
+
+static lti_status_t sq_nonce_use(lti_store_t *s, const char *scope, const char *nonce,
+                                 int64_t expires, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = nonce_locked(q, scope, nonce, expires, err);
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
+                             lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    st = stmt(q, ST_NONCE_PURGE, err);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        rv = exec_stmt(q, st, nonces, err);
+    }
+    if (rv == LTI_OK) {
+        st = stmt(q, ST_SESSION_PURGE, err);
+        rv = LTI_ERR_STORE;
+        if (st != NULL) {
+            sqlite3_bind_int64(st, 1, now);
+            rv = exec_stmt(q, st, sessions, err);
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_audit_add(lti_store_t *s, int64_t at, int http_status,
+                                 const char *reason, const char *scope, const char *remote,
+                                 const char *detail, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    st = stmt(q, ST_AUDIT_INSERT, err);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, at);
+        sqlite3_bind_int(st, 2, http_status);
+        bind_text(st, 3, reason);
+        bind_text(st, 4, scope);
+        bind_text(st, 5, remote);
+        bind_text(st, 6, detail);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 16, sizeof(lti_audit_t));
+    LOCK(q);
+    st = stmt(q, ST_AUDIT_RECENT, err);
+    if (st != NULL) {
+        sqlite3_bind_int(st, 1, limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_audit_t *a = apr_array_push(*out);
+
+            a->id = sqlite3_column_int64(st, 0);
+            a->at = sqlite3_column_int64(st, 1);
+            a->http_status = sqlite3_column_int(st, 2);
+            a->reason = col_text(p, st, 3);
+            a->scope = col_text(p, st, 4);
+            a->remote = col_text(p, st, 5);
+            a->detail = col_text(p, st, 6);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "audit list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* The body of lti_store_launch_record; runs inside the transaction, lock held. */
+static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch_ids_t *ids,
+                                  lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    rv = nonce_locked(q, r->nonce_scope, r->nonce, r->nonce_expires, err);
+    if (rv != LTI_OK) {
+        return rv;
+    }
+    if ((st = stmt(q, ST_PERSON_UPSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->user_id);
+    bind_text(st, 3, r->given_name);
+    bind_text(st, 4, r->family_name);
+    bind_text(st, 5, r->full_name);
+    bind_text(st, 6, r->email);
+    sqlite3_bind_int64(st, 7, r->now);
+    if ((rv = exec_id(q, st, &ids->person_id, err)) != LTI_OK) {
+        return rv;
+    }
+    ids->context_pk = 0;
+    if (r->context_id != NULL) {
+        if ((st = stmt(q, ST_CONTEXT_UPSERT, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, r->tenant);
+        bind_text(st, 2, r->context_id);
+        bind_text(st, 3, r->context_title);
+        bind_text(st, 4, r->context_label);
+        bind_text(st, 5, r->context_type);
+        sqlite3_bind_int64(st, 6, r->now);
+        if ((rv = exec_id(q, st, &ids->context_pk, err)) != LTI_OK) {
+            return rv;
+        }
+    }
+    if ((st = stmt(q, ST_LINK_UPSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->link_id);
+    if (ids->context_pk) {
+        sqlite3_bind_int64(st, 3, ids->context_pk);
+    }
+    else {
+        sqlite3_bind_null(st, 3);
+    }
+    bind_text(st, 4, r->link_title);
+    bind_text(st, 5, r->course_id);
+    sqlite3_bind_int64(st, 6, r->now);
+    if ((rv = exec_id(q, st, &ids->link_pk, err)) != LTI_OK) {
+        return rv;
+    }
+    if ((st = stmt(q, ST_MEMBER_UPSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, ids->person_id);
+    sqlite3_bind_int64(st, 2, ids->link_pk);
+    sqlite3_bind_int(st, 3, (int)r->roles);
+    bind_text(st, 4, r->result_sourcedid);
+    bind_text(st, 5, r->outcome_url);
+    sqlite3_bind_int64(st, 6, r->now);
+    if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+        return rv;
+    }
+    if ((st = stmt(q, ST_LAUNCH_INSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, ids->person_id);
+    sqlite3_bind_int64(st, 2, ids->link_pk);
+    bind_text(st, 3, r->version);
+    sqlite3_bind_int(st, 4, (int)r->roles);
+    bind_text(st, 5, r->roles_raw);
+    bind_text(st, 6, r->locale);
+    sqlite3_bind_int64(st, 7, r->now);
+    if ((rv = exec_id(q, st, &ids->launch_id, err)) != LTI_OK) {
+        return rv;
+    }
+    if ((st = stmt(q, ST_SESSION_INSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, r->session_hash);
+    sqlite3_bind_int64(st, 2, ids->person_id);
+    sqlite3_bind_int64(st, 3, ids->link_pk);
+    sqlite3_bind_int64(st, 4, ids->launch_id);
+    sqlite3_bind_int(st, 5, (int)r->roles);
+    bind_text(st, 6, r->locale);
+    bind_text(st, 7, r->csrf);
+    bind_text(st, 8, r->lms_origin);
+    sqlite3_bind_int64(st, 9, r->now);
+    sqlite3_bind_int64(st, 10, r->session_expires);
+    return exec_stmt(q, st, NULL, err);
+}
+
+static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
+                                     lti_launch_ids_t *ids, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = begin(q, err);
+    if (rv == LTI_OK) {
+        rv = launch_locked(q, rec, ids, err);
+        if (rv == LTI_OK) {
+            rv = commit(q, err);
+        }
+        else {
+            rollback(q);
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
+                                   int64_t now, lti_session_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    st = stmt(q, ST_SESSION_GET, err);
+    if (st != NULL) {
+        bind_text(st, 1, session_hash);
+        sqlite3_bind_int64(st, 2, now);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->person_id = sqlite3_column_int64(st, 0);
+            out->link_pk = sqlite3_column_int64(st, 1);
+            out->user_id = col_text(p, st, 2);
+            out->full_name = col_text(p, st, 3);
+            out->email = col_text(p, st, 4);
+            out->roles = (unsigned)sqlite3_column_int(st, 5);
+            out->locale = col_text(p, st, 6);
+            out->csrf = col_text(p, st, 7);
+            out->tenant = col_text(p, st, 8);
+            out->link_id = col_text(p, st, 9);
+            out->link_title = col_text(p, st, 10);
+            out->context_title = col_text(p, st, 11);
+            out->course_id = col_text(p, st, 12);
+            out->expires = sqlite3_column_int64(st, 13);
+            out->lms_origin = col_text(p, st, 14);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "session_unknown",
+                             "no such session, or it has expired");
+        }
+        else {
+            rv = db_err(q, err, "session get");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_link_set_course(lti_store_t *s, int64_t link_pk, const char *course_id,
+                                       int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    st = stmt(q, ST_LINK_SET_COURSE, err);
+    if (st != NULL) {
+        bind_text(st, 1, course_id);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, link_pk);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "link_unknown", "no such resource link");
+    }
+    return rv;
+}
+
+static lti_status_t sq_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 16, sizeof(lti_learner_t));
+    LOCK(q);
+    st = stmt(q, ST_LINK_LEARNERS, err);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, link_pk);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_learner_t *l = apr_array_push(*out);
+
+            l->person_id = sqlite3_column_int64(st, 0);
+            l->user_id = col_text(p, st, 1);
+            l->full_name = col_text(p, st, 2);
+            l->email = col_text(p, st, 3);
+            l->roles = (unsigned)sqlite3_column_int(st, 4);
+            l->last_launch = sqlite3_column_int64(st, 5);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "link learners");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static const lti_store_ops_t sqlite_ops = {
+    "sqlite3",
+    sq_close,
+    sq_migrate,
+    sq_schema_version,
+    sq_consumer_add,
+    sq_consumer_get,
+    sq_consumer_list,
+    sq_consumer_remove,
+    sq_catalog_put,
+    sq_catalog_current,
+    sq_nonce_use,
+    sq_purge,
+    sq_audit_add,
+    sq_audit_recent,
+    sq_launch_record,
+    sq_session_get,
+    sq_link_set_course,
+    sq_link_learners,
+};
+
+/* When root (ptechctl as root, httpd before it drops privileges) opens the store, the
+ * database and its -wal/-shm files must stay writable by the server's user: give them
+ * to the owner of the folder that holds the store. */
+static void give_to_folder_owner(apr_pool_t *p, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash && slash != path ? apr_pstrndup(p, path, slash - path) : "/";
+    const char *files[3];
+    struct stat st;
+
+    if (geteuid() != 0 || stat(dir, &st) != 0 || st.st_uid == 0) {
+        return;
+    }
+    files[0] = path;
+    files[1] = apr_pstrcat(p, path, "-wal", NULL);
+    files[2] = apr_pstrcat(p, path, "-shm", NULL);
+    for (int i = 0; i < 3; i++) {
+        if (chown(files[i], st.st_uid, st.st_gid) != 0) {
+            continue;   /* -wal/-shm may not exist yet */
+        }
+    }
+}
+
+lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
+                                   lti_err_t *err)
+{
+    lti_store_t *s = apr_pcalloc(p, sizeof(*s));
+    sq_t *q = apr_pcalloc(p, sizeof(*q));
+    char *msg = NULL;
+    int rc;
+
+    if (path[0] != '/') {
+        return lti_err_set(err, LTI_ERR_CONFIG, "store_bad_dsn",
+                           "the SQLite store path '%s' must be absolute", path);
+    }
+    q->path = apr_pstrdup(p, path);
+    s->ops = &sqlite_ops;
+    s->pool = p;
+    s->impl = q;
+    if (apr_thread_mutex_create(&q->mu, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "store_mutex", "cannot create a mutex");
+    }
+    /* Our own mutex serialises use of the connection, so SQLite's can go. */
+    rc = sqlite3_open_v2(path, &q->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    apr_pool_cleanup_register(p, s, sq_cleanup, apr_pool_cleanup_null);
+    if (rc != SQLITE_OK) {
+        lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot open the SQLite store %s: %s",
+                    path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        apr_pool_cleanup_run(p, s, sq_cleanup);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                      " PRAGMA foreign_keys = ON;", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",
+                    path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        apr_pool_cleanup_run(p, s, sq_cleanup);
+        return LTI_ERR_STORE;
+    }
+    give_to_folder_owner(p, path);
+    *out = s;
+    return LTI_OK;
+}

@@ -1,0 +1,296 @@
+/* mod_ptech.c -- the module record and its hooks: start-up (store migration, catalog),
+ * the per-child store, ownership of /ptech/... without a filesystem walk, dispatch. */
+#include <unistd.h>
+
+#include <apr_atomic.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <ap_mpm.h>
+#include <http_core.h>
+#include <mpm_common.h>
+#include <unixd.h>
+
+#include <jansson.h>
+
+#include "ptech.h"
+
+
+/* The child's stores, by DSN: filled in child_init (after fork), read-only afterwards. */
+static apr_hash_t *child_stores;
+static server_rec *main_server;
+static apr_uint32_t last_purge;
+
+int64_t ptech_now(void)
+{
+    return (int64_t)apr_time_sec(apr_time_now());
+}
+
+/* liblti logs through here, under our own tag. */
+static void log_bridge(void *baton, lti_log_level_t level, const char *file, int line,
+                       const char *msg)
+{
+    static const int map[] = {APLOG_ERR, APLOG_WARNING, APLOG_INFO, APLOG_DEBUG};
+
+    ap_log_error_(file, line, APLOG_MODULE_INDEX, map[level], 0, main_server,
+                  "PT00001: %s", msg);
+}
+
+/* Opens the store once as root at start-up: migrate, load the catalog, demo consumer; then
+ * gives the SQLite files to the server's user, who opens them in each child. */
+static int setup_store(apr_pool_t *ptemp, server_rec *s, ptech_srv_cfg *c)
+{
+    lti_store_t *store;
+    lti_err_t err;
+    int from, to;
+
+    lti_err_clear(&err);
+    if (lti_store_open(ptemp, c->store_dsn, &store, &err) != LTI_OK
+        || lti_store_migrate(store, &from, &to, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00002: PTechStore %s: %s",
+                     c->store_dsn, err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (c->catalog != NULL) {
+        const char *xml;
+        lti_catalog_t *again;
+        int changed = 0;
+
+        if (lti_catalog_load_file(ptemp, c->catalog_file, &again, &xml, &err) != LTI_OK
+            || lti_store_catalog_put(store, again->sha256, c->catalog_file, xml, ptech_now(),
+                                     &changed, &err) != LTI_OK) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00003: PTechCatalog %s: %s",
+                         c->catalog_file, err.text);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (changed) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "PT00004: catalog %s loaded into the store (%d courses)",
+                         c->catalog_file, again->ncourses);
+        }
+    }
+    if (ptech_cfg_flag(c->demo_platform) && ptech_demo_setup(store, ptemp, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00005: demo platform: %s", err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    lti_store_close(store);
+    if (geteuid() == 0 && strncmp(c->store_dsn, "sqlite3:", 8) == 0) {
+        const char *path = c->store_dsn + 8;
+        const char *files[] = {path, apr_pstrcat(ptemp, path, "-wal", NULL),
+                               apr_pstrcat(ptemp, path, "-shm", NULL)};
+
+        for (int i = 0; i < 3; i++) {
+            if (chown(files[i], ap_unixd_config.user_id, ap_unixd_config.group_id) != 0
+                && i == 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                             "PT00006: cannot give %s to the server's user", path);
+            }
+        }
+    }
+    return OK;
+}
+
+static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    apr_hash_t *done = apr_hash_make(ptemp);
+
+    main_server = s;
+    lti_log_set(log_bridge, NULL);
+    /* The first pass only checks the configuration; the real work happens on the second. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    for (server_rec *v = s; v != NULL; v = v->next) {
+        ptech_srv_cfg *c = ptech_cfg(v);
+        int rv;
+
+        if (c->store_dsn == NULL) {
+            continue;
+        }
+        if (!c->secret_key_set) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v,
+                         "PT00007: PTechStore is set but PTechSecretKeyFile is not");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (apr_hash_get(done, c->store_dsn, APR_HASH_KEY_STRING) != NULL) {
+            continue;
+        }
+        apr_hash_set(done, c->store_dsn, APR_HASH_KEY_STRING, "");
+        if ((rv = setup_store(ptemp, v, c)) != OK) {
+            return rv;
+        }
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "PT00008: mod_ptech ready");
+    return OK;
+}
+
+static void ptech_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    child_stores = apr_hash_make(pchild);
+    for (server_rec *v = s; v != NULL; v = v->next) {
+        ptech_srv_cfg *c = ptech_cfg(v);
+        lti_store_t *store;
+        lti_err_t err;
+
+        if (c->store_dsn == NULL
+            || apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING) != NULL) {
+            continue;
+        }
+        if (lti_store_open(pchild, c->store_dsn, &store, &err) != LTI_OK) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, v, "PT00009: cannot open the store %s: %s",
+                         c->store_dsn, err.text);
+            continue;
+        }
+        apr_hash_set(child_stores, c->store_dsn, APR_HASH_KEY_STRING, store);
+    }
+    /* Without PTechCatalog, the catalog is the store's (ptechctl catalog load). */
+    for (server_rec *v = s; v != NULL; v = v->next) {
+        ptech_srv_cfg *c = ptech_cfg(v);
+        lti_store_t *store;
+        lti_catalog_rev_t rev;
+        lti_err_t err;
+
+        if (c->catalog != NULL || c->store_dsn == NULL
+            || (store = apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING)) == NULL) {
+            continue;
+        }
+        if (lti_store_catalog_current(store, pchild, 1, &rev, &err) != LTI_OK
+            || lti_catalog_parse(pchild, rev.xml, strlen(rev.xml), "store", &c->catalog, &err)
+                   != LTI_OK) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, v, "PT00012: no catalog: %s", err.text);
+        }
+    }
+}
+
+lti_store_t *ptech_store(request_rec *r)
+{
+    ptech_srv_cfg *c = ptech_cfg(r->server);
+    lti_store_t *store = NULL;
+    apr_uint32_t now, prev;
+
+    if (c->store_dsn != NULL && child_stores != NULL) {
+        store = apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING);
+    }
+    if (store == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PT00010: the store is not open in this "
+                      "process (see the start-up errors)");
+        return NULL;
+    }
+    /* Expired nonces and sessions go once a minute, by whichever thread sees it first. */
+    now = (apr_uint32_t)ptech_now();
+    prev = apr_atomic_read32(&last_purge);
+    if (now - prev >= 60 && apr_atomic_cas32(&last_purge, now, prev) == prev) {
+        int n = 0, m = 0;
+        lti_err_t err;
+
+        if (lti_store_purge(store, (int64_t)now, &n, &m, &err) == LTI_OK && (n || m)) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "PT00011: purged %d expired nonces and %d sessions", n, m);
+        }
+    }
+    return store;
+}
+
+static int owns(const char *uri)
+{
+    return strncmp(uri, PTECH_PREFIX, sizeof(PTECH_PREFIX) - 1) == 0
+           && (uri[sizeof(PTECH_PREFIX) - 1] == '\0' || uri[sizeof(PTECH_PREFIX) - 1] == '/');
+}
+
+/* /ptech/... is ours: no alias, no file name, no directory walk. */
+static int ptech_translate_name(request_rec *r)
+{
+    if (r->uri == NULL || ptech_cfg(r->server)->store_dsn == NULL || !owns(r->uri)) {
+        return DECLINED;
+    }
+    r->filename = apr_pstrcat(r->pool, "ptech:", r->uri, NULL);
+    return OK;
+}
+
+static int ptech_map_to_storage(request_rec *r)
+{
+    if (r->uri == NULL || ptech_cfg(r->server)->store_dsn == NULL || !owns(r->uri)) {
+        return DECLINED;
+    }
+    r->handler = PTECH_HANDLER;
+    return OK;
+}
+
+static int handle_status(request_rec *r)
+{
+    lti_store_t *store;
+    json_t *o;
+    char *s;
+    int version = 0;
+    lti_err_t err;
+
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    store = ptech_store(r);
+    if (store == NULL || lti_store_schema_version(store, &version, &err) != LTI_OK) {
+        r->status = HTTP_SERVICE_UNAVAILABLE;
+    }
+    o = json_pack("{s:s, s:i, s:i}", "status", r->status == HTTP_OK ? "ok" : "store unavailable",
+                  "schema", version, "catalog_courses",
+                  ptech_cfg(r->server)->catalog ? ptech_cfg(r->server)->catalog->ncourses : 0);
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (s == NULL) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rputs(s, r);
+    free(s);
+    return OK;
+}
+
+static int ptech_handler(request_rec *r)
+{
+    const char *rest;
+
+    if (r->handler == NULL || strcmp(r->handler, PTECH_HANDLER) != 0) {
+        return DECLINED;
+    }
+    rest = r->uri + sizeof(PTECH_PREFIX) - 1;
+    if (strcmp(rest, "/status") == 0) {
+        return handle_status(r);
+    }
+    if (strcmp(rest, "/lti11") == 0) {
+        return ptech_handle_lti11(r);
+    }
+    if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
+        return ptech_handle_course(r, rest + 7);
+    }
+    if (strncmp(rest, "/static/", 8) == 0) {
+        return ptech_handle_static(r, rest + 8);
+    }
+    if (ptech_cfg_flag(ptech_cfg(r->server)->demo_platform)
+        && strncmp(rest, "/demo", 5) == 0 && (rest[5] == '\0' || rest[5] == '/')) {
+        return ptech_handle_demo(r, rest + 5);
+    }
+    return ptech_error_page(r, HTTP_NOT_FOUND, NULL,
+                            apr_psprintf(r->pool, "There is no page %s here.", r->uri),
+                            "not_found", 0);
+}
+
+static void ptech_register_hooks(apr_pool_t *p)
+{
+    ap_hook_post_config(ptech_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ptech_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(ptech_translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(ptech_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(ptech_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(ptech) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,                   /* per-directory config: none, every directive is server-wide */
+    NULL,
+    ptech_create_srv_cfg,
+    ptech_merge_srv_cfg,
+    ptech_cmds,
+    ptech_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

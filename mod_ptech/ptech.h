@@ -1,0 +1,110 @@
+/* ptech.h -- shared declarations of the httpd glue (mod_ptech/ only). */
+#ifndef PTECH_H
+#define PTECH_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include "lti.h"
+
+#define PTECH_UNSET (-1)
+#define PTECH_PREFIX "/ptech"
+#define PTECH_HANDLER "ptech-handler"
+#define PTECH_SESSION_COOKIE "ptech_sid"
+/* Largest request body we read (LTI launches are a few KB; Moodle's biggest ~ 8 KB). */
+#define PTECH_MAX_BODY (64 * 1024)
+#define PTECH_MAX_PARAMS 512
+
+typedef struct ptech_srv_cfg {
+    const char *store_dsn;
+    const char *public_url;
+    const char *secret_key_file;
+    const char *catalog_file;
+    int64_t timestamp_window, clock_leeway, state_ttl, session_ttl;
+    int64_t jwks_cache_ttl, key_overlap;
+    int64_t outbox_poll, outbox_retry_base, outbox_max_age;
+    int64_t http_timeout;
+    const char *ca_file, *http_proxy;
+    apr_array_header_t *badge_issuer_hosts;     /* const char * */
+    apr_array_header_t *registration_issuers;   /* const char * */
+    int registration, auto_deployments, allow_insecure_loopback, demo_platform;
+
+    /* Filled at start-up (post_config), shared by the children after fork. */
+    int secret_key_set;
+    unsigned char secret_key[32];
+    lti_catalog_t *catalog;
+} ptech_srv_cfg;
+
+extern module AP_MODULE_DECLARE_DATA ptech_module;
+extern const command_rec ptech_cmds[];
+
+void *ptech_create_srv_cfg(apr_pool_t *p, server_rec *s);
+void *ptech_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv);
+
+/* Getters that apply the defaults of SPEC.md to unset values. */
+int64_t ptech_cfg_timestamp_window(const ptech_srv_cfg *c);
+int64_t ptech_cfg_session_ttl(const ptech_srv_cfg *c);
+int ptech_cfg_flag(int v);
+
+static inline ptech_srv_cfg *ptech_cfg(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &ptech_module);
+}
+
+/* The child's store for this server (opened after fork), or NULL (logged). */
+lti_store_t *ptech_store(request_rec *r);
+
+/* Seconds since the epoch now. */
+int64_t ptech_now(void);
+
+/* ---- pages (ptech_pages.c) ---- */
+
+/* The HTTP status for a library status (one table for the whole module). */
+int ptech_http_status(lti_status_t status);
+
+/* HTML-escapes s (NULL gives ""). */
+const char *ptech_esc(apr_pool_t *p, const char *s);
+
+/* Page languages: "fr", "ar", "en". */
+typedef enum { PTECH_MSG_TITLE_ERROR, PTECH_MSG__COUNT } ptech_msg_id;
+
+/* Starts an HTML page: headers (type, CSP with frame-ancestors, no caching) and the head;
+ * frame_origin is the LMS origin allowed to frame it (NULL: any). */
+void ptech_page_begin(request_rec *r, const char *lang, const char *title,
+                      const char *frame_origin);
+
+/* Ends the page begun by ptech_page_begin and returns OK. */
+int ptech_page_end(request_rec *r);
+
+/* Renders the one error page for status (a number like 401) naming the problem in words
+ * (err->text) and its reason code, records a refusal in the audit log when audit is set,
+ * and returns OK (the status is set on r). */
+int ptech_error_page(request_rec *r, int status, const char *lang, const char *text,
+                     const char *reason, int audit);
+
+/* Same, from a library error. */
+int ptech_lti_error(request_rec *r, const lti_err_t *err, const char *lang, int audit);
+
+/* Message catalogue lookup (a few UI strings in fr/ar/en). */
+const char *ptech_msg(const char *lang, const char *key);
+
+/* The tool's base URL as the LMS sees it (PTechPublicURL, else built from the request). */
+const char *ptech_base_url(request_rec *r);
+
+/* Reads the request body (at most max bytes): LTI_ERR_TOO_LARGE above it. */
+lti_status_t ptech_read_body(request_rec *r, apr_size_t max, const char **buf,
+                             apr_size_t *len, lti_err_t *err);
+
+/* ---- handlers ---- */
+int ptech_handle_lti11(request_rec *r);
+int ptech_handle_course(request_rec *r, const char *rest);
+int ptech_handle_demo(request_rec *r, const char *rest);
+int ptech_handle_static(request_rec *r, const char *rest);
+
+/* Makes sure the demo consumer exists (PTechDemoPlatform On); called at start-up. */
+lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, lti_err_t *err);
+
+#endif

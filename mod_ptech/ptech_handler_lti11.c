@@ -1,0 +1,133 @@
+/* ptech_handler_lti11.c -- POST /ptech/lti11: an LTI 1.1 launch from the LMS, checked by
+ * liblti, recorded in one transaction, answered with a session cookie and a 303 to the
+ * course pages. */
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include "ptech.h"
+#include "ptech_session.h"
+
+APLOG_USE_MODULE(ptech);
+
+#define CONSUMER_SCOPE "lti11:"
+
+/* scheme://host[:port] of url, or NULL. */
+static const char *origin_of(apr_pool_t *p, const char *url)
+{
+    apr_uri_t u;
+
+    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || u.hostname == NULL || (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http"))) {
+        return NULL;
+    }
+    for (const char *c = u.hostname; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '.' && *c != '-' && *c != ':' && *c != '[' && *c != ']') {
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "%s://%s%s%s", apr_pstrdup(p, u.scheme), u.hostname,
+                        u.port_str ? ":" : "", u.port_str ? u.port_str : "");
+}
+
+int ptech_handle_lti11(request_rec *r)
+{
+    ptech_srv_cfg *c = ptech_cfg(r->server);
+    lti_store_t *store;
+    const char *body, *url, *key, *ctype, *sid;
+    apr_size_t len;
+    apr_array_header_t *params;
+    lti_consumer_t consumer;
+    lti_launch11_t l;
+    lti_launch_rec_t rec;
+    lti_launch_ids_t ids;
+    lti_err_t err;
+    int64_t now = ptech_now(), window = ptech_cfg_timestamp_window(c);
+
+    lti_err_clear(&err);
+    if (r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return ptech_error_page(r, HTTP_METHOD_NOT_ALLOWED, NULL,
+                                "An LTI 1.1 launch is a POST from the LMS; this request was a "
+                                "GET. Open the activity from Moodle instead of this address.",
+                                "lti11_method", 1);
+    }
+    ctype = apr_table_get(r->headers_in, "Content-Type");
+    if (ctype == NULL
+        || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
+        return ptech_error_page(r, HTTP_UNSUPPORTED_MEDIA_TYPE, NULL,
+                                "An LTI 1.1 launch must be an HTML form post "
+                                "(application/x-www-form-urlencoded).",
+                                "lti11_content_type", 1);
+    }
+    if ((store = ptech_store(r)) == NULL) {
+        return ptech_error_page(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                                "The tool's database is not available.", "store_unavailable", 0);
+    }
+    params = lti_kv_make(r->pool, 64);
+    if (ptech_read_body(r, PTECH_MAX_BODY, &body, &len, &err) != LTI_OK
+        || lti_form_parse(r->pool, body, len, PTECH_MAX_PARAMS, params, &err) != LTI_OK
+        || lti_launch11_consumer_key(params, &key, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, NULL, 1);
+    }
+    if (lti_store_consumer_get(store, r->pool, key, &consumer, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_NOT_FOUND) {
+            lti_err_set(&err, LTI_ERR_UNKNOWN_KEY, "lti11_unknown_consumer",
+                        "The consumer key '%s' is not registered with this tool "
+                        "(ptechctl consumer add).", key);
+        }
+        return ptech_lti_error(r, &err, NULL, 1);
+    }
+    /* The URL as the LMS saw it: behind a TLS proxy only PTechPublicURL knows. */
+    url = apr_pstrcat(r->pool, ptech_base_url(r), r->unparsed_uri, NULL);
+    if (lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err)
+        != LTI_OK) {
+        return ptech_lti_error(r, &err, NULL, 1);
+    }
+    if (strcmp(l.message_type, "basic-lti-launch-request") != 0) {
+        return ptech_error_page(r, HTTP_NOT_IMPLEMENTED, lti_lang_of(l.locale),
+                                "Content selection (Content-Item) is not available yet: add "
+                                "the activity with the custom parameter course=ID.",
+                                "lti11_content_item", 0);
+    }
+
+    memset(&rec, 0, sizeof(rec));
+    rec.tenant = rec.nonce_scope = apr_pstrcat(r->pool, CONSUMER_SCOPE, key, NULL);
+    rec.nonce = l.nonce;
+    /* A nonce must outlive every timestamp that could still pass the window. */
+    rec.nonce_expires = (l.timestamp > now ? l.timestamp : now) + window + 1;
+    rec.version = "1.1";
+    rec.user_id = l.user_id;
+    rec.given_name = l.given_name;
+    rec.family_name = l.family_name;
+    rec.full_name = l.full_name;
+    rec.email = l.email;
+    rec.context_id = l.context_id;
+    rec.context_title = l.context_title;
+    rec.context_label = l.context_label;
+    rec.context_type = l.context_type;
+    rec.link_id = l.link_id;
+    rec.link_title = l.link_title;
+    rec.course_id = l.custom_course;
+    rec.roles = l.roles;
+    rec.roles_raw = l.roles_raw;
+    rec.locale = l.locale;
+    rec.result_sourcedid = l.result_sourcedid;
+    rec.outcome_url = l.outcome_url;
+    rec.lms_origin = origin_of(r->pool, l.return_url ? l.return_url : l.outcome_url);
+    rec.now = now;
+    if (ptech_session_new(r, &sid, &rec, &err) != LTI_OK
+        || lti_store_launch_record(store, &rec, &ids, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_REPLAY) {
+            err.reason = "oauth_nonce_replay";
+            snprintf(err.text, sizeof(err.text), "This launch was already used (its "
+                     "oauth_nonce was seen before): launch the activity again from the LMS.");
+        }
+        return ptech_lti_error(r, &err, lti_lang_of(l.locale), 1);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI 1.1 launch of link %lld by "
+                  "person %lld", (long long)ids.link_pk, (long long)ids.person_id);
+    ptech_session_set_cookie(r, sid);
+    return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
+                                         NULL));
+}

@@ -1,0 +1,65 @@
+/* ptech_session.c -- session cookies (SPEC.md's cookie rule) and redirects. */
+#include <apr_strings.h>
+#include <util_cookies.h>
+
+#include "ptech_session.h"
+
+lti_status_t ptech_session_new(request_rec *r, const char **sid, lti_launch_rec_t *rec,
+                               lti_err_t *err)
+{
+    const char *id = lti_random_hex(r->pool, 32);
+    const char *csrf = lti_random_hex(r->pool, 16);
+
+    if (id == NULL || csrf == NULL) {
+        return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no randomness available");
+    }
+    /* Only a hash of the id is stored: a copy of the database opens no session. */
+    rec->session_hash = lti_sha256_hex(r->pool, id, strlen(id));
+    rec->csrf = csrf;
+    rec->session_expires = rec->now + ptech_cfg_session_ttl(ptech_cfg(r->server));
+    *sid = id;
+    return LTI_OK;
+}
+
+static int is_https(request_rec *r)
+{
+    return strncmp(ptech_base_url(r), "https:", 6) == 0;
+}
+
+void ptech_session_set_cookie(request_rec *r, const char *sid)
+{
+    /* In Moodle's iframe the tool is a third party: over https the cookie must be
+     * SameSite=None; Secure.  Plain http (demo, tests on loopback) cannot be Secure. */
+    const char *attrs = is_https(r) ? "; SameSite=None; Secure" : "; SameSite=Lax";
+
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   apr_psprintf(r->pool, "%s=%s; Path=%s; HttpOnly; Max-Age=%lld%s",
+                                PTECH_SESSION_COOKIE, sid, PTECH_PREFIX,
+                                (long long)ptech_cfg_session_ttl(ptech_cfg(r->server)),
+                                attrs));
+}
+
+lti_status_t ptech_session_get(request_rec *r, lti_store_t *store, lti_session_t *out,
+                               lti_err_t *err)
+{
+    const char *sid = NULL;
+
+    if (ap_cookie_read(r, PTECH_SESSION_COOKIE, &sid, 0) != APR_SUCCESS || sid == NULL
+        || strlen(sid) != 64) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "session_no_cookie",
+                           "no session cookie came with the request");
+    }
+    return lti_store_session_get(store, r->pool, lti_sha256_hex(r->pool, sid, 64),
+                                 ptech_now(), out, err);
+}
+
+int ptech_redirect(request_rec *r, const char *location)
+{
+    r->status = HTTP_SEE_OTHER;
+    apr_table_setn(r->headers_out, "Location", location);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rvputs(r, "<!DOCTYPE html><title>303</title><a href=\"", ptech_esc(r->pool, location),
+              "\">", ptech_esc(r->pool, location), "</a>\n", NULL);
+    return OK;
+}

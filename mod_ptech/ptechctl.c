@@ -1,0 +1,309 @@
+/* ptechctl.c -- the admin CLI.  Links liblti only (never httpd), works on the same store
+ * while httpd runs.  Lists print one row a line, tab-separated, no header.  Exit 0 on
+ * success, 1 when the command failed, 2 for a usage error; errors are one line on stderr.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "lti.h"
+#include "ptech_parse.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: ptechctl [--db DSN] COMMAND ...\n"
+    "  DSN is sqlite3:/path/to/ptech.db or pgsql:CONNINFO (default: $PTECH_DB)\n"
+    "commands:\n"
+    "  migrate                              bring the store's schema up to date\n"
+    "  consumer add KEY --secret S [--replace]   add an LTI 1.1 consumer (S '-' reads stdin)\n"
+    "  consumer list                        key and creation time, one a line\n"
+    "  consumer remove KEY\n"
+    "  catalog load FILE                    validate FILE and make it the store's catalog\n"
+    "  catalog list                         course id and French title, one a line\n";
+
+typedef struct ctl_t {
+    apr_pool_t *pool;
+    const char *dsn;
+    lti_store_t *store;
+    int argc;
+    const char **argv;
+} ctl_t;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("ptechctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAILURE;
+}
+
+static int usage_error(const char *what)
+{
+    fprintf(stderr, "ptechctl: %s\n%s", what, usage);
+    return EXIT_USAGE;
+}
+
+static const char *iso_time(apr_pool_t *p, int64_t t)
+{
+    char buf[32];
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return apr_pstrdup(p, buf);
+}
+
+/* Opens the store and brings it up to date (every command but migrate needs the schema). */
+static int open_store(ctl_t *c, int migrate)
+{
+    const char *scheme, *rest, *e;
+    lti_err_t err;
+    int from, to;
+
+    if (c->dsn == NULL || *c->dsn == '\0') {
+        fprintf(stderr, "ptechctl: no store: give --db DSN or set PTECH_DB\n");
+        return EXIT_USAGE;
+    }
+    if ((e = ptech_parse_dsn(c->pool, c->dsn, &scheme, &rest)) != NULL) {
+        fprintf(stderr, "ptechctl: %s\n", e);
+        return EXIT_USAGE;
+    }
+    if (lti_store_open(c->pool, c->dsn, &c->store, &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    if (migrate && lti_store_migrate(c->store, &from, &to, &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    return EXIT_SUCCESS;
+}
+
+static int cmd_migrate(ctl_t *c)
+{
+    lti_err_t err;
+    int from, to, rv;
+
+    if (c->argc != 0) {
+        return usage_error("migrate takes no argument");
+    }
+    if ((rv = open_store(c, 0)) != EXIT_SUCCESS) {
+        return rv;
+    }
+    if (lti_store_migrate(c->store, &from, &to, &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    if (from == to) {
+        printf("schema is up to date (version %d)\n", to);
+    }
+    else {
+        printf("schema migrated from version %d to %d\n", from, to);
+    }
+    return EXIT_SUCCESS;
+}
+
+static const char *read_stdin_line(apr_pool_t *p)
+{
+    char buf[1024];
+    size_t n;
+
+    if (fgets(buf, sizeof(buf), stdin) == NULL) {
+        return NULL;
+    }
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    return apr_pstrdup(p, buf);
+}
+
+static int cmd_consumer(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL) {
+        return usage_error("consumer needs add, list or remove");
+    }
+    if (strcmp(sub, "add") == 0) {
+        const char *key = NULL, *secret = NULL;
+        int replace = 0;
+
+        for (int i = 1; i < c->argc; i++) {
+            if (strcmp(c->argv[i], "--secret") == 0 && i + 1 < c->argc) {
+                secret = c->argv[++i];
+            }
+            else if (strcmp(c->argv[i], "--replace") == 0) {
+                replace = 1;
+            }
+            else if (c->argv[i][0] != '-' && key == NULL) {
+                key = c->argv[i];
+            }
+            else {
+                return usage_error(apr_psprintf(c->pool, "consumer add: unexpected '%s'",
+                                                c->argv[i]));
+            }
+        }
+        if (key == NULL || secret == NULL) {
+            return usage_error("consumer add KEY --secret S [--replace]");
+        }
+        if (strcmp(secret, "-") == 0 && (secret = read_stdin_line(c->pool)) == NULL) {
+            return fail("no secret on standard input");
+        }
+        if (*key == '\0' || strlen(key) > 255) {
+            return fail("the consumer key must be 1 to 255 bytes");
+        }
+        if (strlen(secret) < 16) {
+            return fail("the secret must be at least 16 characters (openssl rand -hex 24)");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_consumer_add(c->store, key, secret, replace, apr_time_sec(apr_time_now()),
+                                   &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("consumer %s %s\n", key, replace ? "secret replaced" : "added");
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "list") == 0) {
+        apr_array_header_t *list;
+
+        if (c->argc != 1) {
+            return usage_error("consumer list takes no argument");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_consumer_list(c->store, c->pool, &list, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < list->nelts; i++) {
+            const lti_consumer_t *e = &APR_ARRAY_IDX(list, i, lti_consumer_t);
+
+            printf("%s\t%s\n", e->key, iso_time(c->pool, e->created));
+        }
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "remove") == 0) {
+        if (c->argc != 2) {
+            return usage_error("consumer remove KEY");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_consumer_remove(c->store, c->argv[1], &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("consumer %s removed\n", c->argv[1]);
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown consumer command '%s'", sub));
+}
+
+static int cmd_catalog(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_catalog_t *cat;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL) {
+        return usage_error("catalog needs load or list");
+    }
+    if (strcmp(sub, "load") == 0) {
+        const char *xml;
+        int changed = 0;
+
+        if (c->argc != 2) {
+            return usage_error("catalog load FILE");
+        }
+        /* Validate before touching the store: a bad file changes nothing. */
+        if (lti_catalog_load_file(c->pool, c->argv[1], &cat, &xml, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_catalog_put(c->store, cat->sha256, c->argv[1], xml,
+                                  apr_time_sec(apr_time_now()), &changed, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("catalog %s: %d courses, %s\n", c->argv[1], cat->ncourses,
+               changed ? "loaded" : "unchanged (already the current catalog)");
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "list") == 0) {
+        lti_catalog_rev_t rev;
+
+        if (c->argc != 1) {
+            return usage_error("catalog list takes no argument");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_catalog_current(c->store, c->pool, 1, &rev, &err) != LTI_OK
+            || lti_catalog_parse(c->pool, rev.xml, strlen(rev.xml), "store", &cat, &err)
+                   != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < cat->ncourses; i++) {
+            printf("%s\t%s\n", cat->courses[i].id, cat->courses[i].title.fr);
+        }
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown catalog command '%s'", sub));
+}
+
+int main(int argc, const char *const *argv)
+{
+    ctl_t c;
+    int i = 1, rv;
+
+    apr_app_initialize(&argc, &argv, NULL);
+    atexit(apr_terminate);
+    memset(&c, 0, sizeof(c));
+    apr_pool_create(&c.pool, NULL);
+    c.dsn = getenv("PTECH_DB");
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            c.dsn = argv[i + 1];
+            i += 2;
+        }
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return EXIT_SUCCESS;
+        }
+        else {
+            return usage_error(apr_psprintf(c.pool, "unknown option '%s'", argv[i]));
+        }
+    }
+    if (i >= argc) {
+        return usage_error("no command");
+    }
+    c.argc = argc - i - 1;
+    c.argv = (const char **)argv + i + 1;
+    if (strcmp(argv[i], "migrate") == 0) {
+        rv = cmd_migrate(&c);
+    }
+    else if (strcmp(argv[i], "consumer") == 0) {
+        rv = cmd_consumer(&c);
+    }
+    else if (strcmp(argv[i], "catalog") == 0) {
+        rv = cmd_catalog(&c);
+    }
+    else {
+        rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));
+    }
+    apr_pool_destroy(c.pool);
+    return rv;
+}

@@ -1,0 +1,54 @@
+/* unit.h -- shared set-up for the cmocka unit tests. */
+#ifndef PTECH_UNIT_H
+#define PTECH_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "lti.h"
+
+/* Path of a file under the source tree (the runner sets PTECH_SRC; else the cwd). */
+static inline const char *unit_path(apr_pool_t *p, const char *rel)
+{
+    const char *src = getenv("PTECH_SRC");
+    return apr_pstrcat(p, src ? src : ".", "/", rel, NULL);
+}
+
+/* Path of a Moodle capture: ../shared/fixtures/moodle-4.5/NAME next to the checkout. */
+static inline const char *unit_fixture(apr_pool_t *p, const char *name)
+{
+    const char *dir = getenv("PTECH_FIXTURES");
+    if (dir == NULL) {
+        dir = unit_path(p, "../shared/fixtures/moodle-4.5");
+    }
+    return apr_pstrcat(p, dir, "/", name, NULL);
+}
+
+static inline int unit_group_setup(void **state)
+{
+    apr_pool_t *p;
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    *state = p;
+    return 0;
+}
+
+static inline int unit_group_teardown(void **state)
+{
+    apr_pool_destroy((apr_pool_t *)*state);
+    apr_terminate();
+    return 0;
+}
+
+#endif
