@@ -125,8 +125,9 @@ int ptech_handle_lti11(request_rec *r)
         }
         return ptech_lti_error(r, &err, lti_lang_of(l.locale), 1);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI 1.1 launch of link %lld by "
-                  "person %lld", (long long)ids.link_pk, (long long)ids.person_id);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI 1.1 launch of link %" APR_INT64_T_FMT
+                  " by person %" APR_INT64_T_FMT, (apr_int64_t)ids.link_pk,
+                  (apr_int64_t)ids.person_id);
     ptech_session_set_cookie(r, sid);
     return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
                                          NULL));

@@ -43,8 +43,8 @@ const char *ptech_parse_duration(apr_pool_t *p, const char *arg, int64_t max_sec
         return apr_psprintf(p, "'%s' must be greater than zero", arg);
     }
     if (v > max_seconds / mult) {
-        return apr_psprintf(p, "'%s' is longer than the maximum of %lld seconds", arg,
-                            (long long)max_seconds);
+        return apr_psprintf(p, "'%s' is longer than the maximum of %" APR_INT64_T_FMT
+                            " seconds", arg, (apr_int64_t)max_seconds);
     }
     *out = (int64_t)v * mult;
     return NULL;

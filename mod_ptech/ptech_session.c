@@ -33,9 +33,9 @@ void ptech_session_set_cookie(request_rec *r, const char *sid)
     const char *attrs = is_https(r) ? "; SameSite=None; Secure" : "; SameSite=Lax";
 
     apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   apr_psprintf(r->pool, "%s=%s; Path=%s; HttpOnly; Max-Age=%lld%s",
+                   apr_psprintf(r->pool, "%s=%s; Path=%s; HttpOnly; Max-Age=%" APR_INT64_T_FMT "%s",
                                 PTECH_SESSION_COOKIE, sid, PTECH_PREFIX,
-                                (long long)ptech_cfg_session_ttl(ptech_cfg(r->server)),
+                                (apr_int64_t)ptech_cfg_session_ttl(ptech_cfg(r->server)),
                                 attrs));
 }
 
