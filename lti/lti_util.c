@@ -1,4 +1,5 @@
 /* lti_util.c -- small shared helpers. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,14 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <libxml/parser.h>
+
 #include "lti_util.h"
+
+void lti_init(void)
+{
+    xmlInitParser();
+}
 
 apr_array_header_t *lti_kv_make(apr_pool_t *p, int nalloc)
 {
@@ -230,7 +238,8 @@ int lti_parse_int64(const char *s, int64_t *out)
     char *end;
     long long v;
 
-    if (s == NULL || *s == '\0') {
+    /* strtoll would skip leading white space: the number must span the whole string. */
+    if (s == NULL || !(isdigit((unsigned char)*s) || *s == '-')) {
         return -1;
     }
     errno = 0;

@@ -10,6 +10,10 @@
 
 #include "lti_err.h"
 
+/* Process-wide library set-up (libxml2's parser tables, whose first initialisation is not
+ * thread-safe).  Call once, before any thread starts; calling it again is harmless. */
+void lti_init(void);
+
 /* One decoded parameter; arrays of these keep order and duplicates (OAuth needs both). */
 typedef struct lti_kv_t {
     const char *key;

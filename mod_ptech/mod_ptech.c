@@ -89,6 +89,12 @@ static int setup_store(apr_pool_t *ptemp, server_rec *s, ptech_srv_cfg *c)
     return OK;
 }
 
+static int ptech_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    lti_init();
+    return OK;
+}
+
 static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                              server_rec *s)
 {
@@ -277,6 +283,7 @@ static int ptech_handler(request_rec *r)
 
 static void ptech_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(ptech_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ptech_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ptech_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(ptech_translate_name, NULL, NULL, APR_HOOK_FIRST);

@@ -271,6 +271,7 @@ int main(int argc, const char *const *argv)
 
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
+    lti_init();
     memset(&c, 0, sizeof(c));
     apr_pool_create(&c.pool, NULL);
     c.dsn = getenv("PTECH_DB");

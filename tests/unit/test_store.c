@@ -1,0 +1,1229 @@
+/* test_store.c -- the store interface over its SQLite backend: opening, migrations, WAL,
+ * consumers, catalog revisions, nonces, purge, audit, launch records, sessions, links, and
+ * two handles (two processes) on one file.  Each test works in its own database under a
+ * temporary folder; sqlite3 is used directly to look behind the interface. */
+#include <ftw.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <apr_time.h>
+#include <sqlite3.h>
+
+#include "unit.h"
+
+#define NOW ((int64_t)1700000000)
+
+static char tmpdir[] = "/tmp/ptech-store-XXXXXX";
+static int dbseq;
+
+static int group_setup(void **state)
+{
+    if (mkdtemp(tmpdir) == NULL) {
+        return -1;
+    }
+    return unit_group_setup(state);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int group_teardown(void **state)
+{
+    int rc = unit_group_teardown(state);
+
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
+
+/* A path for a new database file of its own. */
+static const char *db_path(apr_pool_t *p)
+{
+    return apr_psprintf(p, "%s/t%d.db", tmpdir, ++dbseq);
+}
+
+/* Opens path through the interface; fails the test on error. */
+static lti_store_t *open_at(apr_pool_t *p, const char *path)
+{
+    lti_store_t *s = NULL;
+    lti_err_t err;
+
+    lti_err_clear(&err);
+    if (lti_store_open(p, apr_pstrcat(p, "sqlite3:", path, NULL), &s, &err) != LTI_OK) {
+        fail_msg("open %s: %s", path, err.text);
+    }
+    return s;
+}
+
+/* Opens and migrates a store at path. */
+static lti_store_t *open_migrated(apr_pool_t *p, const char *path)
+{
+    lti_store_t *s = open_at(p, path);
+    lti_err_t err;
+
+    if (lti_store_migrate(s, NULL, NULL, &err) != LTI_OK) {
+        fail_msg("migrate %s: %s", path, err.text);
+    }
+    return s;
+}
+
+/* Runs SQL on its own connection to path (as another process would). */
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    }
+    sqlite3_close(db);
+}
+
+/* The first column of the first row of a query, as text (NULL for SQL NULL). */
+static const char *raw_text(apr_pool_t *p, const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    const char *v = NULL;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+        v = apr_pstrdup(p, (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int64_t raw_int(apr_pool_t *p, const char *path, const char *sql)
+{
+    const char *v = raw_text(p, path, sql);
+
+    return v ? apr_atoi64(v) : -1;
+}
+
+/* Fails unless s contains needle. */
+static void assert_has(const char *s, const char *needle)
+{
+    if (s == NULL || strstr(s, needle) == NULL) {
+        fail_msg("\"%s\" does not contain \"%s\"", s ? s : "(null)", needle);
+    }
+}
+
+/* A launch of user by nonce, with a session hash; the rest are fixed demo values. */
+static lti_launch_rec_t launch(const char *user, const char *nonce, const char *session)
+{
+    lti_launch_rec_t r;
+
+    memset(&r, 0, sizeof(r));
+    r.tenant = "lti11:moodle";
+    r.nonce_scope = "lti11:moodle";
+    r.nonce = nonce;
+    r.nonce_expires = NOW + 5400;
+    r.version = "1.1";
+    r.user_id = user;
+    r.given_name = "Marie";
+    r.family_name = "Curie";
+    r.full_name = "Marie Curie";
+    r.email = "marie@example.org";
+    r.context_id = "ctx1";
+    r.context_title = "Physics 101";
+    r.context_label = "PHY101";
+    r.context_type = "CourseSection";
+    r.link_id = "link1";
+    r.link_title = "Radioactivity";
+    r.roles = LTI_ROLE_LEARNER;
+    r.roles_raw = "Learner";
+    r.locale = "fr";
+    r.result_sourcedid = "src-1";
+    r.outcome_url = "https://moodle.example.org/mod/lti/service.php";
+    r.session_hash = session;
+    r.csrf = "csrf-token";
+    r.lms_origin = "https://moodle.example.org";
+    r.session_expires = NOW + 28800;
+    r.now = NOW;
+    return r;
+}
+
+static void record(lti_store_t *s, const lti_launch_rec_t *r, lti_launch_ids_t *ids)
+{
+    lti_err_t err;
+
+    if (lti_store_launch_record(s, r, ids, &err) != LTI_OK) {
+        fail_msg("launch_record %s/%s: %s", r->user_id, r->nonce, err.text);
+    }
+}
+
+/* ---- open ---- */
+
+static void test_open_errors(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s = NULL;
+    lti_err_t err;
+    const char *afile;
+
+    apr_pool_create(&p, *state);
+
+    assert_int_equal(lti_store_open(p, "", &s, &err), LTI_ERR_CONFIG);
+    assert_int_equal(lti_store_open(p, NULL, &s, &err), LTI_ERR_CONFIG);
+
+    assert_int_equal(lti_store_open(p, "mysql:x", &s, &err), LTI_ERR_CONFIG);
+    assert_int_equal(err.status, LTI_ERR_CONFIG);
+    assert_string_equal(err.reason, "store_bad_dsn");
+    assert_has(err.text, "mysql:x");
+    assert_int_equal(lti_store_open(p, "/abs/ptech.db", &s, &err), LTI_ERR_CONFIG);
+    assert_int_equal(lti_store_open(p, "mysql:x", &s, NULL), LTI_ERR_CONFIG);
+
+    assert_int_equal(lti_store_open(p, "pgsql:host=x dbname=ptech", &s, &err), LTI_ERR_CONFIG);
+    assert_has(err.text, "no PostgreSQL backend yet");
+
+    assert_int_equal(lti_store_open(p, "sqlite3:rel/ptech.db", &s, &err), LTI_ERR_CONFIG);
+    assert_has(err.text, "absolute");
+    assert_int_equal(lti_store_open(p, "sqlite3:", &s, &err), LTI_ERR_CONFIG);
+
+    /* No such folder. */
+    assert_int_equal(lti_store_open(p, apr_psprintf(p, "sqlite3:%s/none/sub/ptech.db", tmpdir),
+                                    &s, &err),
+                     LTI_ERR_STORE);
+    assert_has(err.text, "/none/sub/ptech.db");
+
+    /* A "folder" that is a file. */
+    afile = apr_psprintf(p, "%s/afile", tmpdir);
+    {
+        FILE *f = fopen(afile, "w");
+
+        assert_non_null(f);
+        fclose(f);
+    }
+    assert_int_equal(lti_store_open(p, apr_pstrcat(p, "sqlite3:", afile, "/ptech.db", NULL),
+                                    &s, &err),
+                     LTI_ERR_STORE);
+
+    /* A folder, not a file. */
+    assert_int_equal(lti_store_open(p, apr_pstrcat(p, "sqlite3:", tmpdir, NULL), &s, &err),
+                     LTI_ERR_STORE);
+
+    /* A file that is not a database. */
+    {
+        const char *junk = apr_psprintf(p, "%s/junk.db", tmpdir);
+        FILE *f = fopen(junk, "w");
+
+        assert_non_null(f);
+        for (int i = 0; i < 200; i++) {
+            fputs("this is not an SQLite database, just some text\n", f);
+        }
+        fclose(f);
+        assert_int_equal(lti_store_open(p, apr_pstrcat(p, "sqlite3:", junk, NULL), &s, &err),
+                         LTI_ERR_STORE);
+        assert_string_equal(err.reason, "store_open");
+    }
+
+    /* A folder we may not write to (root writes anywhere, so only as another user). */
+    if (geteuid() != 0) {
+        const char *ro = apr_psprintf(p, "%s/ro", tmpdir);
+
+        assert_int_equal(mkdir(ro, 0555), 0);
+        assert_int_equal(lti_store_open(p, apr_pstrcat(p, "sqlite3:", ro, "/ptech.db", NULL),
+                                        &s, &err),
+                         LTI_ERR_STORE);
+        chmod(ro, 0755);
+    }
+    apr_pool_destroy(p);
+}
+
+/* ---- migrations ---- */
+
+static void test_migrate_empty(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_err_t err;
+    int from = -1, to = -1, v = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_at(p, path);
+    assert_string_equal(s->dsn, apr_pstrcat(p, "sqlite3:", path, NULL));
+    assert_int_equal(lti_store_schema_version(s, &v, &err), LTI_OK);
+    assert_int_equal(v, 0);
+
+    assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_OK);
+    assert_int_equal(from, 0);
+    assert_int_equal(to, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(lti_store_schema_version(s, &v, &err), LTI_OK);
+    assert_int_equal(v, LTI_STORE_SCHEMA_VERSION);
+    /* One row per step. */
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(p, path, "SELECT MIN(version) FROM schema_migrations"), 1);
+
+    /* Again: nothing to do. */
+    assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_OK);
+    assert_int_equal(from, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(to, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION);
+
+    /* And from a new handle (a restart). */
+    lti_store_close(s);
+    lti_store_close(s);   /* closing twice is harmless */
+    s = open_at(p, path);
+    assert_int_equal(lti_store_migrate(s, &from, &to, NULL), LTI_OK);
+    assert_int_equal(from, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(to, LTI_STORE_SCHEMA_VERSION);
+    apr_pool_destroy(p);
+}
+
+/* The 0 -> 1 step exactly as released (a frozen copy of migrations[0]). */
+static const char v1_ddl[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+    "  applied INTEGER NOT NULL);"
+    "CREATE TABLE consumers (consumer_key TEXT PRIMARY KEY, secret TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE platforms (id INTEGER PRIMARY KEY, issuer TEXT NOT NULL,"
+    "  client_id TEXT NOT NULL, auth_url TEXT NOT NULL, token_url TEXT NOT NULL,"
+    "  jwks_url TEXT NOT NULL, created INTEGER NOT NULL, UNIQUE (issuer, client_id));"
+    "CREATE TABLE deployments (platform_id INTEGER NOT NULL REFERENCES platforms(id)"
+    "  ON DELETE CASCADE, deployment_id TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  PRIMARY KEY (platform_id, deployment_id));"
+    "CREATE TABLE tool_keys (kid TEXT PRIMARY KEY, state TEXT NOT NULL"
+    "  CHECK (state IN ('current', 'next', 'retired')), public_jwk TEXT NOT NULL,"
+    "  private_sealed BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);"
+    "CREATE TABLE catalog (rev INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,"
+    "  source TEXT NOT NULL, xml TEXT NOT NULL, loaded INTEGER NOT NULL);";
+
+/* A version-1 store holding data migrates to the current version and keeps it. */
+static void test_migrate_from_v1(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_consumer_t c;
+    lti_catalog_rev_t rev;
+    lti_err_t err;
+    int from = -1, to = -1, v = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    raw_exec(path, apr_pstrcat(p, "BEGIN;", v1_ddl,
+                               "INSERT INTO schema_migrations VALUES (1, 1600000000);"
+                               "INSERT INTO consumers VALUES ('old-moodle', 'old-secret', 5);"
+                               "INSERT INTO catalog (sha256, source, xml, loaded)"
+                               " VALUES ('abc', '/etc/c.xml', '<catalog/>', 6);"
+                               "COMMIT;", NULL));
+
+    s = open_at(p, path);
+    assert_int_equal(lti_store_schema_version(s, &v, &err), LTI_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_OK);
+    assert_int_equal(from, 1);
+    assert_int_equal(to, 2);
+    assert_int_equal(LTI_STORE_SCHEMA_VERSION, 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"), 2);
+
+    /* The old data is there. */
+    assert_int_equal(lti_store_consumer_get(s, p, "old-moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.secret, "old-secret");
+    assert_true(c.created == 5);
+    assert_int_equal(lti_store_catalog_current(s, p, 1, &rev, &err), LTI_OK);
+    assert_true(rev.rev == 1);
+    assert_string_equal(rev.sha256, "abc");
+    assert_string_equal(rev.xml, "<catalog/>");
+
+    /* And the version-2 tables work. */
+    assert_int_equal(lti_store_nonce_use(s, "lti11:old-moodle", "n", NOW, &err), LTI_OK);
+    {
+        lti_launch_rec_t r = launch("u1", "n1", "sess1");
+        lti_launch_ids_t ids;
+
+        record(s, &r, &ids);
+    }
+    apr_pool_destroy(p);
+}
+
+/* A store written by a newer build is refused, and left alone. */
+static void test_migrate_too_new(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_err_t err;
+    int from = -1, to = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    lti_store_close(s);
+    raw_exec(path, "INSERT INTO schema_migrations VALUES (99, 0)");
+
+    s = open_at(p, path);
+    assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_ERR_CONFIG);
+    assert_string_equal(err.reason, "store_too_new");
+    assert_has(err.text, "99");
+    assert_int_equal(from, 99);
+    assert_int_equal(to, 99);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION + 1);
+    apr_pool_destroy(p);
+}
+
+static void test_wal(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    open_migrated(p, path);
+    assert_string_equal(raw_text(p, path, "PRAGMA journal_mode"), "wal");
+    apr_pool_destroy(p);
+}
+
+/* ---- consumers ---- */
+
+static void test_consumers(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_consumer_t c;
+    apr_array_header_t *list;
+    const lti_consumer_t *e;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+
+    assert_int_equal(lti_store_consumer_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+
+    assert_int_equal(lti_store_consumer_add(s, "moodle", "s3cret", 0, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_consumer_add(s, "moodle", "other", 0, NOW + 1, &err),
+                     LTI_ERR_EXISTS);
+    assert_string_equal(err.reason, "consumer_exists");
+    assert_int_equal(lti_store_consumer_get(s, p, "moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.key, "moodle");
+    assert_string_equal(c.secret, "s3cret");
+    assert_true(c.created == NOW);
+
+    /* Replace changes the secret only. */
+    assert_int_equal(lti_store_consumer_add(s, "moodle", "n3w", 1, NOW + 9, &err), LTI_OK);
+    assert_int_equal(lti_store_consumer_get(s, p, "moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.secret, "n3w");
+    assert_true(c.created == NOW);
+    assert_int_equal(lti_store_consumer_add(s, "nobody", "x", 1, NOW, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_consumer_get(s, p, "nobody", &c, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "consumer_unknown");
+
+    /* Listed by key, without secrets. */
+    assert_int_equal(lti_store_consumer_add(s, "zeta", "z", 0, NOW + 2, NULL), LTI_OK);
+    assert_int_equal(lti_store_consumer_add(s, "alpha", "a", 0, NOW + 3, NULL), LTI_OK);
+    assert_int_equal(lti_store_consumer_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 3);
+    e = (const lti_consumer_t *)list->elts;
+    assert_string_equal(e[0].key, "alpha");
+    assert_string_equal(e[1].key, "moodle");
+    assert_string_equal(e[2].key, "zeta");
+    for (int i = 0; i < 3; i++) {
+        assert_null(e[i].secret);
+    }
+    assert_true(e[0].created == NOW + 3);
+
+    assert_int_equal(lti_store_consumer_remove(s, "moodle", &err), LTI_OK);
+    assert_int_equal(lti_store_consumer_get(s, p, "moodle", &c, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_consumer_remove(s, "moodle", &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_consumer_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 2);
+    apr_pool_destroy(p);
+}
+
+/* ---- catalog ---- */
+
+static void test_catalog(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_catalog_rev_t rev;
+    lti_err_t err;
+    int changed = -1;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+
+    assert_int_equal(lti_store_catalog_current(s, p, 1, &rev, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "catalog_none");
+
+    assert_int_equal(lti_store_catalog_put(s, "sha-a", "/etc/a.xml", "<a/>", NOW, &changed,
+                                           &err),
+                     LTI_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(lti_store_catalog_current(s, p, 1, &rev, &err), LTI_OK);
+    assert_true(rev.rev == 1);
+    assert_string_equal(rev.sha256, "sha-a");
+    assert_string_equal(rev.source, "/etc/a.xml");
+    assert_string_equal(rev.xml, "<a/>");
+    assert_true(rev.loaded == NOW);
+
+    /* Same content: no new revision. */
+    assert_int_equal(lti_store_catalog_put(s, "sha-a", "/other/a.xml", "<a/>", NOW + 5,
+                                           &changed, &err),
+                     LTI_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(lti_store_catalog_current(s, p, 0, &rev, &err), LTI_OK);
+    assert_true(rev.rev == 1);
+    assert_true(rev.loaded == NOW);
+    assert_null(rev.xml);
+
+    /* New content: a new revision becomes current. */
+    assert_int_equal(lti_store_catalog_put(s, "sha-b", "/etc/b.xml", "<b/>", NOW + 10, NULL,
+                                           &err),
+                     LTI_OK);
+    assert_int_equal(lti_store_catalog_current(s, p, 1, &rev, &err), LTI_OK);
+    assert_true(rev.rev == 2);
+    assert_string_equal(rev.sha256, "sha-b");
+    assert_string_equal(rev.xml, "<b/>");
+    assert_true(rev.loaded == NOW + 10);
+
+    /* Going back to a's content is a change too (only the current sha counts). */
+    assert_int_equal(lti_store_catalog_put(s, "sha-a", "/etc/a.xml", "<a/>", NOW + 20,
+                                           &changed, &err),
+                     LTI_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(lti_store_catalog_current(s, p, 0, &rev, &err), LTI_OK);
+    assert_true(rev.rev == 3);
+    apr_pool_destroy(p);
+}
+
+/* ---- nonces, purge, audit ---- */
+
+static void test_nonce(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+
+    assert_int_equal(lti_store_nonce_use(s, "lti11:a", "n1", NOW + 60, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(s, "lti11:a", "n1", NOW + 60, &err), LTI_ERR_REPLAY);
+    assert_int_equal(err.status, LTI_ERR_REPLAY);
+    assert_string_equal(err.reason, "nonce_replay");
+    assert_int_equal(lti_store_nonce_use(s, "lti11:a", "n1", NOW + 999, NULL), LTI_ERR_REPLAY);
+    assert_int_equal(lti_store_nonce_use(s, "lti11:b", "n1", NOW + 60, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(s, "lti11:a", "n2", NOW + 60, &err), LTI_OK);
+    apr_pool_destroy(p);
+}
+
+static void test_purge(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r1 = launch("u1", "ln1", "sess-old"), r2 = launch("u2", "ln2", "sess-new");
+    lti_launch_ids_t ids;
+    lti_session_t sess;
+    lti_err_t err;
+    int nonces = -1, sessions = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    assert_int_equal(lti_store_nonce_use(s, "sc", "old", NOW - 10, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(s, "sc", "edge", NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(s, "sc", "new", NOW + 10, &err), LTI_OK);
+    r1.nonce_expires = NOW - 1;
+    r1.session_expires = NOW - 1;
+    r2.nonce_expires = NOW + 100;
+    r2.session_expires = NOW + 100;
+    record(s, &r1, &ids);
+    record(s, &r2, &ids);
+
+    assert_int_equal(lti_store_purge(s, NOW, &nonces, &sessions, &err), LTI_OK);
+    assert_int_equal(nonces, 2);     /* "old" and r1's */
+    assert_int_equal(sessions, 1);   /* r1's */
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"), 3);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces WHERE nonce = 'edge'"), 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 1);
+    assert_int_equal(lti_store_session_get(s, p, "sess-new", NOW, &sess, &err), LTI_OK);
+
+    /* Nothing left to purge; counts may be NULL. */
+    assert_int_equal(lti_store_purge(s, NOW, &nonces, &sessions, &err), LTI_OK);
+    assert_int_equal(nonces, 0);
+    assert_int_equal(sessions, 0);
+    assert_int_equal(lti_store_purge(s, NOW + 1000, NULL, NULL, &err), LTI_OK);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"), 0);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 0);
+    /* People, links and launches are not purged. */
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 2);
+    apr_pool_destroy(p);
+}
+
+static void test_audit(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    apr_array_header_t *rows;
+    const lti_audit_t *a;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+
+    assert_int_equal(lti_store_audit_recent(s, p, 10, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 0);
+    for (int i = 1; i <= 5; i++) {
+        assert_int_equal(lti_store_audit_add(s, NOW + i, 400 + i, "oauth_bad_signature",
+                                             i == 5 ? NULL : "lti11:moodle",
+                                             i == 5 ? NULL : "192.0.2.1",
+                                             i == 5 ? NULL : apr_psprintf(p, "row %d", i),
+                                             &err),
+                         LTI_OK);
+    }
+    assert_int_equal(lti_store_audit_recent(s, p, 3, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 3);
+    a = (const lti_audit_t *)rows->elts;
+    assert_true(a[0].at == NOW + 5);
+    assert_true(a[1].at == NOW + 4);
+    assert_true(a[2].at == NOW + 3);
+    assert_true(a[0].id > a[1].id && a[1].id > a[2].id);
+    assert_int_equal(a[0].http_status, 405);
+    assert_string_equal(a[0].reason, "oauth_bad_signature");
+    assert_null(a[0].scope);
+    assert_null(a[0].remote);
+    assert_null(a[0].detail);
+    assert_string_equal(a[1].scope, "lti11:moodle");
+    assert_string_equal(a[1].remote, "192.0.2.1");
+    assert_string_equal(a[1].detail, "row 4");
+
+    assert_int_equal(lti_store_audit_recent(s, p, 100, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 5);
+    a = (const lti_audit_t *)rows->elts;
+    assert_true(a[4].at == NOW + 1);
+    assert_int_equal(lti_store_audit_recent(s, p, 1, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 1);
+    apr_pool_destroy(p);
+}
+
+/* ---- launches, sessions, links ---- */
+
+static const char *const tables[] = {"persons", "contexts", "resource_links", "link_members",
+                                     "launches", "sessions", "nonces"};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+static void count_rows(apr_pool_t *p, const char *path, int64_t *n)
+{
+    for (size_t i = 0; i < NTABLES; i++) {
+        n[i] = raw_int(p, path, apr_pstrcat(p, "SELECT COUNT(*) FROM ", tables[i], NULL));
+    }
+}
+
+static void test_launch_record(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r = launch("u1", "nonce-1", "sess-1");
+    lti_launch_ids_t ids, ids2;
+    lti_session_t sess;
+    lti_err_t err;
+    int64_t before[NTABLES], after[NTABLES];
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    record(s, &r, &ids);
+    assert_true(ids.person_id > 0 && ids.context_pk > 0 && ids.link_pk > 0
+                && ids.launch_id > 0);
+    count_rows(p, path, before);
+    for (size_t i = 0; i < NTABLES; i++) {
+        if (before[i] != 1) {
+            fail_msg("%s holds %lld rows after one launch", tables[i], (long long)before[i]);
+        }
+    }
+    assert_int_equal(raw_int(p, path, "SELECT roles FROM link_members"), LTI_ROLE_LEARNER);
+    assert_string_equal(raw_text(p, path, "SELECT result_sourcedid FROM link_members"),
+                        "src-1");
+    assert_string_equal(raw_text(p, path, "SELECT label FROM contexts"), "PHY101");
+    assert_string_equal(raw_text(p, path, "SELECT roles_raw FROM launches"), "Learner");
+    assert_string_equal(raw_text(p, path, "SELECT version FROM launches"), "1.1");
+
+    assert_int_equal(lti_store_session_get(s, p, "sess-1", NOW, &sess, &err), LTI_OK);
+    assert_true(sess.person_id == ids.person_id);
+    assert_true(sess.link_pk == ids.link_pk);
+    assert_string_equal(sess.user_id, "u1");
+    assert_string_equal(sess.full_name, "Marie Curie");
+    assert_string_equal(sess.email, "marie@example.org");
+    assert_int_equal(sess.roles, LTI_ROLE_LEARNER);
+    assert_string_equal(sess.locale, "fr");
+    assert_string_equal(sess.csrf, "csrf-token");
+    assert_string_equal(sess.lms_origin, "https://moodle.example.org");
+    assert_string_equal(sess.tenant, "lti11:moodle");
+    assert_string_equal(sess.link_id, "link1");
+    assert_string_equal(sess.link_title, "Radioactivity");
+    assert_string_equal(sess.context_title, "Physics 101");
+    assert_null(sess.course_id);
+    assert_true(sess.expires == NOW + 28800);
+
+    /* The same nonce again: a replay, and nothing written, not even the new name. */
+    r.session_hash = "sess-2";
+    r.full_name = "Mallory";
+    r.user_id = "u2";
+    assert_int_equal(lti_store_launch_record(s, &r, &ids2, &err), LTI_ERR_REPLAY);
+    assert_string_equal(err.reason, "nonce_replay");
+    count_rows(p, path, after);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_string_equal(raw_text(p, path, "SELECT full_name FROM persons"), "Marie Curie");
+    assert_int_equal(lti_store_session_get(s, p, "sess-2", NOW, &sess, &err),
+                     LTI_ERR_NOT_FOUND);
+
+    /* A session hash used twice fails the whole launch, nonce included. */
+    r = launch("u1", "nonce-3", "sess-1");
+    assert_int_equal(lti_store_launch_record(s, &r, &ids2, &err), LTI_ERR_STORE);
+    count_rows(p, path, after);
+    assert_memory_equal(before, after, sizeof(before));
+    assert_int_equal(lti_store_nonce_use(s, "lti11:moodle", "nonce-3", NOW, &err), LTI_OK);
+
+    /* Without a context: the link has none, the session shows no context title. */
+    r = launch("u3", "nonce-4", "sess-4");
+    r.context_id = NULL;
+    r.context_title = NULL;
+    r.link_id = "link-free";
+    record(s, &r, &ids2);
+    assert_true(ids2.context_pk == 0);
+    assert_int_equal(lti_store_session_get(s, p, "sess-4", NOW, &sess, &err), LTI_OK);
+    assert_null(sess.context_title);
+    assert_string_equal(sess.link_id, "link-free");
+    apr_pool_destroy(p);
+}
+
+static void test_launch_updates(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r = launch("u1", "n1", "s1");
+    lti_launch_ids_t ids1, ids2;
+    lti_session_t sess;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    record(s, &r, &ids1);
+
+    /* Second launch: new full name and email, no given name, instructor now. */
+    r = launch("u1", "n2", "s2");
+    r.given_name = NULL;
+    r.full_name = "Marie Sklodowska-Curie";
+    r.email = "marie@sorbonne.example";
+    r.roles = LTI_ROLE_INSTRUCTOR;
+    r.result_sourcedid = NULL;
+    r.now = NOW + 100;
+    record(s, &r, &ids2);
+    assert_true(ids2.person_id == ids1.person_id);
+    assert_true(ids2.link_pk == ids1.link_pk);
+    assert_true(ids2.context_pk == ids1.context_pk);
+    assert_true(ids2.launch_id != ids1.launch_id);
+    assert_string_equal(raw_text(p, path, "SELECT given_name FROM persons"), "Marie");
+    assert_string_equal(raw_text(p, path, "SELECT full_name FROM persons"),
+                        "Marie Sklodowska-Curie");
+    assert_string_equal(raw_text(p, path, "SELECT email FROM persons"),
+                        "marie@sorbonne.example");
+    assert_int_equal(raw_int(p, path, "SELECT updated FROM persons"), NOW + 100);
+    assert_int_equal(raw_int(p, path, "SELECT created FROM persons"), NOW);
+    assert_int_equal(raw_int(p, path, "SELECT roles FROM link_members"), LTI_ROLE_INSTRUCTOR);
+    assert_int_equal(raw_int(p, path, "SELECT first_launch FROM link_members"), NOW);
+    assert_int_equal(raw_int(p, path, "SELECT last_launch FROM link_members"), NOW + 100);
+    assert_string_equal(raw_text(p, path, "SELECT result_sourcedid FROM link_members"),
+                        "src-1");
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 1);
+
+    /* Third launch without names or email: nothing is erased. */
+    r = launch("u1", "n3", "s3");
+    r.given_name = r.family_name = r.full_name = r.email = NULL;
+    r.context_title = r.link_title = NULL;
+    r.now = NOW + 200;
+    record(s, &r, &ids2);
+    assert_int_equal(lti_store_session_get(s, p, "s3", NOW + 200, &sess, &err), LTI_OK);
+    assert_string_equal(sess.full_name, "Marie Sklodowska-Curie");
+    assert_string_equal(sess.email, "marie@sorbonne.example");
+    assert_string_equal(sess.context_title, "Physics 101");
+    assert_string_equal(sess.link_title, "Radioactivity");
+    assert_string_equal(raw_text(p, path, "SELECT family_name FROM persons"), "Curie");
+
+    /* The same user id in another tenant is another person. */
+    r = launch("u1", "n4", "s4");
+    r.tenant = "lti11:other";
+    record(s, &r, &ids2);
+    assert_true(ids2.person_id != ids1.person_id);
+    assert_true(ids2.link_pk != ids1.link_pk);
+    apr_pool_destroy(p);
+}
+
+static void test_launch_course(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r = launch("u1", "n1", "s1");
+    lti_launch_ids_t ids;
+    lti_session_t sess;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    r.course_id = "data-101";
+    record(s, &r, &ids);
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW, &sess, &err), LTI_OK);
+    assert_string_equal(sess.course_id, "data-101");
+    assert_string_equal(raw_text(p, path, "SELECT course_source FROM resource_links"),
+                        "custom");
+
+    /* A later launch without the custom parameter keeps the course. */
+    r = launch("u2", "n2", "s2");
+    record(s, &r, &ids);
+    assert_int_equal(lti_store_session_get(s, p, "s2", NOW, &sess, &err), LTI_OK);
+    assert_string_equal(sess.course_id, "data-101");
+
+    /* The chooser sets it; sessions see it at once. */
+    assert_int_equal(lti_store_link_set_course(s, ids.link_pk, "cloud-201", NOW + 5, &err),
+                     LTI_OK);
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW, &sess, &err), LTI_OK);
+    assert_string_equal(sess.course_id, "cloud-201");
+    assert_string_equal(raw_text(p, path, "SELECT course_source FROM resource_links"),
+                        "chooser");
+    assert_int_equal(raw_int(p, path, "SELECT updated FROM resource_links"), NOW + 5);
+    assert_int_equal(lti_store_link_set_course(s, ids.link_pk + 1000, "x", NOW, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "link_unknown");
+
+    /* A link launched first without a course has none. */
+    r = launch("u1", "n3", "s3");
+    r.link_id = "link2";
+    record(s, &r, &ids);
+    assert_int_equal(lti_store_session_get(s, p, "s3", NOW, &sess, &err), LTI_OK);
+    assert_null(sess.course_id);
+    apr_pool_destroy(p);
+}
+
+static void test_session_get_missing(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_launch_rec_t r = launch("u1", "n1", "s1");
+    lti_launch_ids_t ids;
+    lti_session_t sess;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW, &sess, &err), LTI_ERR_NOT_FOUND);
+    r.session_expires = NOW + 100;
+    record(s, &r, &ids);
+
+    assert_int_equal(lti_store_session_get(s, p, "nope", NOW, &sess, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "session_unknown");
+    assert_int_equal(lti_store_session_get(s, p, "", NOW, &sess, NULL), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW + 99, &sess, &err), LTI_OK);
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW + 100, &sess, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_session_get(s, p, "s1", NOW + 5000, &sess, &err),
+                     LTI_ERR_NOT_FOUND);
+    apr_pool_destroy(p);
+}
+
+static void test_link_learners(void **state)
+{
+    static const struct {
+        const char *user, *name, *email;
+        unsigned roles;
+        int64_t at;
+    } people[] = {
+        {"u-zoe", "Zo\xc3\xa9 Zed", "zoe@example.org", LTI_ROLE_LEARNER, NOW + 3},
+        {"u-adam", "Adam Ant", NULL, LTI_ROLE_INSTRUCTOR, NOW + 1},
+        {"u-marie", "Marie Curie", "marie@example.org", LTI_ROLE_LEARNER | LTI_ROLE_TA,
+         NOW + 2},
+    };
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_launch_ids_t ids;
+    apr_array_header_t *list;
+    const lti_learner_t *l;
+    lti_err_t err;
+    int64_t link_pk = 0;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    for (size_t i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
+        lti_launch_rec_t r = launch(people[i].user, apr_psprintf(p, "n%d", (int)i),
+                                    apr_psprintf(p, "s%d", (int)i));
+
+        r.full_name = people[i].name;
+        r.email = people[i].email;
+        r.roles = people[i].roles;
+        r.now = people[i].at;
+        record(s, &r, &ids);
+        link_pk = ids.link_pk;
+    }
+    /* Someone on another link only. */
+    {
+        lti_launch_rec_t r = launch("u-other", "n-other", "s-other");
+
+        r.link_id = "link2";
+        r.full_name = "Aaron Other";
+        record(s, &r, &ids);
+        assert_true(ids.link_pk != link_pk);
+    }
+    /* Zoé launches again within the minute (last_launch is kept to the minute, so the row
+     * is not rewritten), then later. */
+    {
+        lti_launch_rec_t r = launch("u-zoe", "n-zoe2", "s-zoe2");
+
+        r.full_name = NULL;
+        r.now = NOW + 50;
+        record(s, &r, &ids);
+        assert_int_equal(lti_store_link_learners(s, p, link_pk, &list, &err), LTI_OK);
+        l = (const lti_learner_t *)list->elts;
+        assert_true(l[2].last_launch == NOW + 3);
+        r = launch("u-zoe", "n-zoe3", "s-zoe3");
+        r.full_name = NULL;
+        r.now = NOW + 120;
+        record(s, &r, &ids);
+    }
+
+    assert_int_equal(lti_store_link_learners(s, p, link_pk, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 3);
+    l = (const lti_learner_t *)list->elts;
+    assert_string_equal(l[0].full_name, "Adam Ant");
+    assert_string_equal(l[0].user_id, "u-adam");
+    assert_null(l[0].email);
+    assert_int_equal(l[0].roles, LTI_ROLE_INSTRUCTOR);
+    assert_true(l[0].last_launch == NOW + 1);
+    assert_string_equal(l[1].full_name, "Marie Curie");
+    assert_int_equal(l[1].roles, LTI_ROLE_LEARNER | LTI_ROLE_TA);
+    assert_string_equal(l[1].email, "marie@example.org");
+    assert_string_equal(l[2].full_name, "Zo\xc3\xa9 Zed");
+    assert_true(l[2].last_launch == NOW + 120);
+    for (int i = 0; i < 3; i++) {
+        assert_true(l[i].person_id > 0);
+    }
+
+    assert_int_equal(lti_store_link_learners(s, p, link_pk + 1000, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+    apr_pool_destroy(p);
+}
+
+/* ---- several handles, several threads ---- */
+
+/* Two handles on one file, as two httpd children would have, see each other's writes. */
+static void test_two_handles(void **state)
+{
+    apr_pool_t *p1, *p2;
+    const char *path;
+    lti_store_t *a, *b;
+    lti_launch_rec_t r = launch("u1", "n1", "s1");
+    lti_launch_ids_t ids;
+    lti_consumer_t c;
+    lti_session_t sess;
+    lti_err_t err;
+
+    apr_pool_create(&p1, *state);
+    apr_pool_create(&p2, *state);
+    path = db_path(p1);
+    a = open_migrated(p1, path);
+    b = open_migrated(p2, path);
+
+    assert_int_equal(lti_store_consumer_add(a, "moodle", "s1", 0, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_consumer_get(b, p2, "moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.secret, "s1");
+    assert_int_equal(lti_store_consumer_add(b, "moodle", "s2", 1, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_consumer_get(a, p1, "moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.secret, "s2");
+
+    assert_int_equal(lti_store_nonce_use(a, "sc", "n", NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(b, "sc", "n", NOW, &err), LTI_ERR_REPLAY);
+
+    record(a, &r, &ids);
+    assert_int_equal(lti_store_session_get(b, p2, "s1", NOW, &sess, &err), LTI_OK);
+    assert_int_equal(lti_store_launch_record(b, &r, &ids, &err), LTI_ERR_REPLAY);
+    assert_int_equal(lti_store_link_set_course(b, ids.link_pk, "c", NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_session_get(a, p1, "s1", NOW, &sess, &err), LTI_OK);
+    assert_string_equal(sess.course_id, "c");
+
+    apr_pool_destroy(p2);
+    apr_pool_destroy(p1);
+}
+
+typedef struct {
+    sqlite3 *db;
+    int hold_ms;
+    int rc;
+} holder_t;
+
+/* Keeps the write transaction open hold_ms, then commits.  Plain pthreads that return:
+ * with apr_thread_exit (pthread_exit) ASan reported a stack-buffer-underflow in sigaltstack
+ * at thread exit, in ASan's own teardown. */
+static void *release_later(void *data)
+{
+    holder_t *h = data;
+
+    apr_sleep(apr_time_from_msec(h->hold_ms));
+    h->rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* Runs sql (which begins a write transaction) on another connection and lets a thread
+ * commit it after hold_ms. */
+static pthread_t hold_write_lock(const char *path, const char *sql, int hold_ms, holder_t *h)
+{
+    pthread_t t;
+
+    assert_int_equal(sqlite3_open(path, &h->db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    h->hold_ms = hold_ms;
+    h->rc = -1;
+    assert_int_equal(pthread_create(&t, NULL, release_later, h), 0);
+    return t;
+}
+
+static void release(pthread_t t, holder_t *h)
+{
+    pthread_join(t, NULL);
+    assert_int_equal(h->rc, SQLITE_OK);
+    sqlite3_close(h->db);
+}
+
+#define HELD                                                                               \
+    "BEGIN IMMEDIATE; INSERT INTO audit (at, http_status, reason) VALUES (1, 500, 'held')"
+
+/* A write while another process holds the write lock waits (busy timeout), not fails. */
+static void test_busy_waits(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r = launch("u1", "n1", "s1");
+    lti_launch_ids_t ids;
+    holder_t h;
+    pthread_t t;
+    apr_time_t t0;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    /* An autocommit write. */
+    t = hold_write_lock(path, HELD, 300, &h);
+    t0 = apr_time_now();
+    assert_int_equal(lti_store_consumer_add(s, "moodle", "x", 0, NOW, &err), LTI_OK);
+    assert_true(apr_time_now() - t0 >= apr_time_from_msec(200));
+    release(t, &h);
+
+    /* A BEGIN IMMEDIATE transaction. */
+    t = hold_write_lock(path, HELD, 300, &h);
+    t0 = apr_time_now();
+    assert_int_equal(lti_store_launch_record(s, &r, &ids, &err), LTI_OK);
+    assert_true(apr_time_now() - t0 >= apr_time_from_msec(200));
+    release(t, &h);
+
+    /* Reads do not wait for a writer in WAL mode. */
+    {
+        lti_consumer_t c;
+
+        t = hold_write_lock(path, HELD, 300, &h);
+        t0 = apr_time_now();
+        assert_int_equal(lti_store_consumer_get(s, p, "moodle", &c, &err), LTI_OK);
+        assert_true(apr_time_now() - t0 < apr_time_from_msec(200));
+        release(t, &h);
+    }
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM audit WHERE reason = 'held'"), 3);
+    apr_pool_destroy(p);
+}
+
+typedef struct {
+    lti_store_t *s;
+    int from, to;
+    lti_status_t rv;
+    lti_err_t err;
+} migrator_t;
+
+static void *migrate_thread(void *data)
+{
+    migrator_t *m = data;
+
+    m->rv = lti_store_migrate(m->s, &m->from, &m->to, &m->err);
+    return NULL;
+}
+
+/* Two processes start on a new store at once (httpd's post_config and a ptechctl, or two
+ * ptechctl runs): both see version 0, then take turns for the write lock.  Both must end
+ * with the current schema; the second has nothing left to do. */
+static void test_migrate_concurrent(void **state)
+{
+    apr_pool_t *p1, *p2;
+    const char *path;
+    migrator_t m[2];
+    pthread_t t[2];
+    holder_t h;
+    pthread_t ht;
+
+    apr_pool_create(&p1, *state);
+    apr_pool_create(&p2, *state);
+    path = db_path(p1);
+    memset(m, 0, sizeof(m));
+    m[0].s = open_at(p1, path);
+    m[1].s = open_at(p2, path);
+
+    /* Hold the write lock so that both read version 0 and queue behind it. */
+    ht = hold_write_lock(path, "BEGIN IMMEDIATE", 300, &h);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, migrate_thread, &m[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+    }
+    release(ht, &h);
+    for (int i = 0; i < 2; i++) {
+        if (m[i].rv != LTI_OK) {
+            fail_msg("migrator %d: %s: %s", i, lti_status_name(m[i].rv), m[i].err.text);
+        }
+        assert_int_equal(m[i].to, LTI_STORE_SCHEMA_VERSION);
+    }
+    assert_int_equal(raw_int(p1, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION);
+    apr_pool_destroy(p2);
+    apr_pool_destroy(p1);
+}
+
+typedef struct {
+    lti_store_t *s;
+    int id, fails;
+} worker_t;
+
+#define WORKERS 4
+#define PER_WORKER 50
+
+static void *use_nonces(void *data)
+{
+    worker_t *w = data;
+    char nonce[32];
+
+    for (int i = 0; i < PER_WORKER; i++) {
+        snprintf(nonce, sizeof(nonce), "w%d-%d", w->id, i);
+        w->fails += lti_store_nonce_use(w->s, "sc", nonce, NOW, NULL) != LTI_OK;
+        /* Every worker also tries a shared nonce: exactly one may win it. */
+        snprintf(nonce, sizeof(nonce), "shared-%d", i);
+        (void)lti_store_nonce_use(w->s, "sc", nonce, NOW, NULL);
+    }
+    return NULL;
+}
+
+/* One handle shared by a process's threads. */
+static void test_threads_share_handle(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    worker_t w[WORKERS];
+    pthread_t t[WORKERS];
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    w[0].s = open_migrated(p, path);
+    for (int i = 0; i < WORKERS; i++) {
+        w[i].s = w[0].s;
+        w[i].id = i;
+        w[i].fails = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, use_nonces, &w[i]), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].fails, 0);
+    }
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"),
+                     WORKERS * PER_WORKER + PER_WORKER);
+    apr_pool_destroy(p);
+}
+
+/* ---- the front door logs store failures, not expected outcomes ---- */
+
+static int log_errors;
+
+static void count_log(void *baton, lti_log_level_t level, const char *file, int line,
+                      const char *msg)
+{
+    (void)baton;
+    (void)file;
+    (void)line;
+    (void)msg;
+    log_errors += level == LTI_LOG_ERR;
+}
+
+static void test_logging(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_consumer_t c;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    log_errors = 0;
+    lti_log_set(count_log, NULL);
+
+    assert_int_equal(lti_store_consumer_get(s, p, "nobody", &c, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_nonce_use(s, "sc", "n", NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_nonce_use(s, "sc", "n", NOW, &err), LTI_ERR_REPLAY);
+    assert_int_equal(log_errors, 0);
+
+    assert_int_equal(lti_store_open(p, "mysql:x", &s, &err), LTI_ERR_CONFIG);
+    assert_int_equal(log_errors, 1);
+
+    lti_log_set(NULL, NULL);
+    apr_pool_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_migrate_empty),
+        cmocka_unit_test(test_migrate_from_v1),
+        cmocka_unit_test(test_migrate_too_new),
+        cmocka_unit_test(test_wal),
+        cmocka_unit_test(test_consumers),
+        cmocka_unit_test(test_catalog),
+        cmocka_unit_test(test_nonce),
+        cmocka_unit_test(test_purge),
+        cmocka_unit_test(test_audit),
+        cmocka_unit_test(test_launch_record),
+        cmocka_unit_test(test_launch_updates),
+        cmocka_unit_test(test_launch_course),
+        cmocka_unit_test(test_session_get_missing),
+        cmocka_unit_test(test_link_learners),
+        cmocka_unit_test(test_two_handles),
+        cmocka_unit_test(test_busy_waits),
+        cmocka_unit_test(test_threads_share_handle),
+        cmocka_unit_test(test_migrate_concurrent),
+        cmocka_unit_test(test_logging),
+    };
+
+    return cmocka_run_group_tests_name("store", tests, group_setup, group_teardown);
+}
