@@ -7,17 +7,41 @@
  * commits atomic; grade-writing transactions switch to FULL).  The DML is plain SQL that
  * PostgreSQL runs too (ON CONFLICT, RETURNING); only the DDL below is SQLite's own.
  */
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
+#include <apr_time.h>
+#include <apr_thread_proc.h>
 #include <apr_thread_mutex.h>
 #include <sqlite3.h>
 
 #include "lti_store.h"
 
 #define BUSY_TIMEOUT_MS 10000
+
+/* Waits for another process's write lock.  SQLite's own handler sleeps up to 100 ms at a
+ * time, which under prefork's many writers is most of a launch's latency; transactions
+ * here last well under a millisecond, so poll finely, then back off, for BUSY_TIMEOUT_MS
+ * in all.  Returns 0 (give up: SQLITE_BUSY) after that. */
+static int busy_wait(void *arg, int count)
+{
+    if (count < 20) {
+        apr_sleep(50);              /* 1 ms in all */
+    }
+    else if (count < 120) {
+        apr_sleep(500);             /* then 50 ms */
+    }
+    else if (count < 120 + BUSY_TIMEOUT_MS / 5) {
+        apr_sleep(5000);
+    }
+    else {
+        return 0;
+    }
+    return 1;
+}
 
 /* Schema steps: migrations[i] brings version i to i + 1.  Never edit a released step;
  * add a new one. */
@@ -63,10 +87,10 @@ static const char *const migrations[] = {
     "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
     "  launch_id INTEGER NOT NULL, roles INTEGER NOT NULL, locale TEXT,"
     "  csrf TEXT NOT NULL, lms_origin TEXT, created INTEGER NOT NULL,"
-    "  expires INTEGER NOT NULL);"
+    "  expires INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX sessions_expires ON sessions (expires);"
     "CREATE TABLE nonces (scope TEXT NOT NULL, nonce TEXT NOT NULL,"
-    "  expires INTEGER NOT NULL, PRIMARY KEY (scope, nonce));"
+    "  expires INTEGER NOT NULL, PRIMARY KEY (scope, nonce)) WITHOUT ROWID;"
     "CREATE INDEX nonces_expires ON nonces (expires);"
     "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
     "  http_status INTEGER NOT NULL, reason TEXT NOT NULL, scope TEXT, remote TEXT,"
@@ -89,8 +113,11 @@ enum {
     ST_AUDIT_INSERT,
     ST_AUDIT_RECENT,
     ST_PERSON_UPSERT,
+    ST_PERSON_ID,
     ST_CONTEXT_UPSERT,
+    ST_CONTEXT_ID,
     ST_LINK_UPSERT,
+    ST_LINK_ID,
     ST_MEMBER_UPSERT,
     ST_LAUNCH_INSERT,
     ST_SESSION_INSERT,
@@ -100,6 +127,9 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST__COUNT
 };
 
@@ -122,6 +152,8 @@ static const char *const sql[ST__COUNT] = {
                         " VALUES (?, ?, ?, ?, ?, ?)",
     [ST_AUDIT_RECENT] = "SELECT id, at, http_status, reason, scope, remote, detail FROM audit"
                         " ORDER BY id DESC LIMIT ?",
+    /* The upserts write only when something changed (a returning learner's launch must
+     * not rewrite pages); with no change they return no row and ST_*_ID finds the id. */
     [ST_PERSON_UPSERT] =
         "INSERT INTO persons (tenant, user_id, given_name, family_name, full_name, email,"
         " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
@@ -130,7 +162,14 @@ static const char *const sql[ST__COUNT] = {
         " family_name = COALESCE(excluded.family_name, persons.family_name),"
         " full_name = COALESCE(excluded.full_name, persons.full_name),"
         " email = COALESCE(excluded.email, persons.email), updated = excluded.updated"
+        " WHERE COALESCE(excluded.given_name, persons.given_name)"
+        "   IS DISTINCT FROM persons.given_name"
+        " OR COALESCE(excluded.family_name, persons.family_name)"
+        "   IS DISTINCT FROM persons.family_name"
+        " OR COALESCE(excluded.full_name, persons.full_name) IS DISTINCT FROM persons.full_name"
+        " OR COALESCE(excluded.email, persons.email) IS DISTINCT FROM persons.email"
         " RETURNING id",
+    [ST_PERSON_ID] = "SELECT id FROM persons WHERE tenant = ? AND user_id = ?",
     [ST_CONTEXT_UPSERT] =
         "INSERT INTO contexts (tenant, context_id, title, label, type, created, updated)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
@@ -138,7 +177,11 @@ static const char *const sql[ST__COUNT] = {
         " title = COALESCE(excluded.title, contexts.title),"
         " label = COALESCE(excluded.label, contexts.label),"
         " type = COALESCE(excluded.type, contexts.type), updated = excluded.updated"
+        " WHERE COALESCE(excluded.title, contexts.title) IS DISTINCT FROM contexts.title"
+        " OR COALESCE(excluded.label, contexts.label) IS DISTINCT FROM contexts.label"
+        " OR COALESCE(excluded.type, contexts.type) IS DISTINCT FROM contexts.type"
         " RETURNING id",
+    [ST_CONTEXT_ID] = "SELECT id FROM contexts WHERE tenant = ? AND context_id = ?",
     [ST_LINK_UPSERT] =
         "INSERT INTO resource_links (tenant, link_id, context_pk, title, course_id,"
         " course_source, created, updated)"
@@ -149,14 +192,27 @@ static const char *const sql[ST__COUNT] = {
         " course_id = COALESCE(excluded.course_id, resource_links.course_id),"
         " course_source = COALESCE(excluded.course_source, resource_links.course_source),"
         " updated = excluded.updated"
+        " WHERE COALESCE(excluded.context_pk, resource_links.context_pk)"
+        "   IS DISTINCT FROM resource_links.context_pk"
+        " OR COALESCE(excluded.title, resource_links.title) IS DISTINCT FROM resource_links.title"
+        " OR COALESCE(excluded.course_id, resource_links.course_id)"
+        "   IS DISTINCT FROM resource_links.course_id"
         " RETURNING id",
+    [ST_LINK_ID] = "SELECT id FROM resource_links WHERE tenant = ? AND link_id = ?",
+    /* last_launch is kept to the minute, so repeated launches do not rewrite the row. */
     [ST_MEMBER_UPSERT] =
         "INSERT INTO link_members (person_id, link_pk, roles, result_sourcedid, outcome_url,"
         " first_launch, last_launch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
         " ON CONFLICT (person_id, link_pk) DO UPDATE SET roles = excluded.roles,"
         " result_sourcedid = COALESCE(excluded.result_sourcedid, link_members.result_sourcedid),"
         " outcome_url = COALESCE(excluded.outcome_url, link_members.outcome_url),"
-        " last_launch = excluded.last_launch",
+        " last_launch = excluded.last_launch"
+        " WHERE link_members.roles <> excluded.roles"
+        " OR link_members.last_launch < excluded.last_launch - 60"
+        " OR COALESCE(excluded.result_sourcedid, link_members.result_sourcedid)"
+        "   IS DISTINCT FROM link_members.result_sourcedid"
+        " OR COALESCE(excluded.outcome_url, link_members.outcome_url)"
+        "   IS DISTINCT FROM link_members.outcome_url",
     [ST_LAUNCH_INSERT] =
         "INSERT INTO launches (person_id, link_pk, version, roles, roles_raw, locale, created)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -179,13 +235,33 @@ static const char *const sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT launch",
+    [ST_RELEASE] = "RELEASE launch",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO launch",
 };
+
+/* A launch waiting for the group commit (see sq_launch_record).  Each waiter sleeps on its
+ * own condition, so a commit wakes exactly the threads it served (no thundering herd). */
+typedef struct pending_t {
+    const lti_launch_rec_t *rec;
+    lti_launch_ids_t *ids;
+    lti_err_t *err;
+    lti_status_t rv;
+    int done, lead;
+    pthread_cond_t cv;
+    struct pending_t *next;
+} pending_t;
+
+#define GROUP_MAX 64
 
 typedef struct sq_t {
     sqlite3 *db;
     const char *path;
-    apr_thread_mutex_t *mu;
+    apr_thread_mutex_t *mu;     /* the connection */
     sqlite3_stmt *st[ST__COUNT];
+    pthread_mutex_t qmu;        /* the group-commit queue below */
+    pending_t *head, *tail;
+    int leader;
 } sq_t;
 
 static lti_status_t db_err(sq_t *q, lti_err_t *err, const char *what)
@@ -258,6 +334,30 @@ static lti_status_t exec_id(sq_t *q, sqlite3_stmt *st, int64_t *id, lti_err_t *e
     *id = sqlite3_column_int64(st, 0);
     done(st);
     return LTI_OK;
+}
+
+/* Runs an upsert that RETURNs the id only when it wrote; when it did not (nothing changed),
+ * looks the id up with select_id, whose two parameters are (tenant, key). */
+static lti_status_t upsert_id(sq_t *q, sqlite3_stmt *st, int select_id, const char *tenant,
+                              const char *key, int64_t *id, lti_err_t *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        done(st);
+        return LTI_OK;
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        return db_err(q, err, "upsert");
+    }
+    if ((st = stmt(q, select_id, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, key);
+    return exec_id(q, st, id, err);
 }
 
 static lti_status_t simple(sq_t *q, int id, lti_err_t *err)
@@ -381,6 +481,12 @@ static lti_status_t sq_migrate(lti_store_t *s, int *from, int *to, lti_err_t *er
 
         if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
             rv = db_err(q, err, "begin migration");
+            goto out;
+        }
+        /* Another process (httpd, ptechctl) may have migrated since we looked. */
+        if ((rv = version_locked(q, &v, err)) != LTI_OK || v >= target) {
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            *to = v;
             goto out;
         }
         if (sqlite3_exec(q->db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) {
@@ -752,7 +858,8 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     bind_text(st, 5, r->full_name);
     bind_text(st, 6, r->email);
     sqlite3_bind_int64(st, 7, r->now);
-    if ((rv = exec_id(q, st, &ids->person_id, err)) != LTI_OK) {
+    rv = upsert_id(q, st, ST_PERSON_ID, r->tenant, r->user_id, &ids->person_id, err);
+    if (rv != LTI_OK) {
         return rv;
     }
     ids->context_pk = 0;
@@ -766,7 +873,8 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
         bind_text(st, 4, r->context_label);
         bind_text(st, 5, r->context_type);
         sqlite3_bind_int64(st, 6, r->now);
-        if ((rv = exec_id(q, st, &ids->context_pk, err)) != LTI_OK) {
+        rv = upsert_id(q, st, ST_CONTEXT_ID, r->tenant, r->context_id, &ids->context_pk, err);
+        if (rv != LTI_OK) {
             return rv;
         }
     }
@@ -784,7 +892,8 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     bind_text(st, 4, r->link_title);
     bind_text(st, 5, r->course_id);
     sqlite3_bind_int64(st, 6, r->now);
-    if ((rv = exec_id(q, st, &ids->link_pk, err)) != LTI_OK) {
+    rv = upsert_id(q, st, ST_LINK_ID, r->tenant, r->link_id, &ids->link_pk, err);
+    if (rv != LTI_OK) {
         return rv;
     }
     if ((st = stmt(q, ST_MEMBER_UPSERT, err)) == NULL) {
@@ -828,25 +937,112 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     return exec_stmt(q, st, NULL, err);
 }
 
+/* Runs a batch of launches in one transaction, each inside its own savepoint, so one
+ * refused launch (a replayed nonce) leaves the others whole.  If the commit fails, every
+ * launch of the batch fails.  Caller holds the connection lock. */
+static void run_batch(sq_t *q, pending_t *batch)
+{
+    lti_err_t berr;
+    lti_status_t rv = begin(q, &berr);
+
+    for (pending_t *e = batch; e != NULL; e = e->next) {
+        if (rv != LTI_OK) {
+            *e->err = berr;
+            e->rv = rv;
+            continue;
+        }
+        e->rv = simple(q, ST_SAVEPOINT, e->err);
+        if (e->rv == LTI_OK) {
+            e->rv = launch_locked(q, e->rec, e->ids, e->err);
+            if (e->rv != LTI_OK) {
+                simple(q, ST_ROLLBACK_TO, NULL);
+            }
+            simple(q, ST_RELEASE, NULL);
+        }
+    }
+    if (rv != LTI_OK) {
+        return;
+    }
+    rv = commit(q, &berr);
+    for (pending_t *e = batch; rv != LTI_OK && e != NULL; e = e->next) {
+        if (e->rv == LTI_OK) {
+            *e->err = berr;
+            e->rv = rv;
+        }
+    }
+}
+
+/* Group commit: a launch joins a queue.  The head of the queue leads: it takes up to
+ * GROUP_MAX queued launches and commits them in one transaction while the next batch
+ * gathers, wakes the launches it served and hands the lead to the new head.  Under load one
+ * WAL commit serves many launches (the pages they share are written once); alone, a launch
+ * commits at once. */
 static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
                                      lti_launch_ids_t *ids, lti_err_t *err)
 {
     sq_t *q = s->impl;
-    lti_status_t rv;
+    lti_err_t scratch;
+    pending_t me = {rec, ids, err ? err : &scratch, LTI_OK, 0, 0, PTHREAD_COND_INITIALIZER,
+                    NULL};
+    pending_t *batch, *last;
+    int n = 1;
+
+    pthread_mutex_lock(&q->qmu);
+    if (q->tail != NULL) {
+        q->tail->next = &me;
+    }
+    else {
+        q->head = &me;
+    }
+    q->tail = &me;
+    if (!q->leader) {
+        q->leader = 1;
+        me.lead = 1;
+    }
+    while (!me.done && !me.lead) {
+        pthread_cond_wait(&me.cv, &q->qmu);
+    }
+    if (me.done) {
+        pthread_mutex_unlock(&q->qmu);
+        return me.rv;
+    }
+    /* We lead, and the leader is always the queue's head.  Let threads that are about to
+     * queue do so first (on a busy core they only run when we yield). */
+    pthread_mutex_unlock(&q->qmu);
+    apr_thread_yield();
+    pthread_mutex_lock(&q->qmu);
+    batch = last = q->head;
+    while (last->next != NULL && n < GROUP_MAX) {
+        last = last->next;
+        n++;
+    }
+    q->head = last->next;
+    if (q->head == NULL) {
+        q->tail = NULL;
+    }
+    last->next = NULL;
+    pthread_mutex_unlock(&q->qmu);
 
     LOCK(q);
-    rv = begin(q, err);
-    if (rv == LTI_OK) {
-        rv = launch_locked(q, rec, ids, err);
-        if (rv == LTI_OK) {
-            rv = commit(q, err);
-        }
-        else {
-            rollback(q);
+    run_batch(q, batch);
+    UNLOCK(q);
+
+    pthread_mutex_lock(&q->qmu);
+    for (pending_t *e = batch; e != NULL; e = e->next) {
+        e->done = 1;
+        if (e != &me) {
+            pthread_cond_signal(&e->cv);    /* it cannot return before we unlock */
         }
     }
-    UNLOCK(q);
-    return rv;
+    if (q->head != NULL) {
+        q->head->lead = 1;
+        pthread_cond_signal(&q->head->cv);
+    }
+    else {
+        q->leader = 0;
+    }
+    pthread_mutex_unlock(&q->qmu);
+    return me.rv;
 }
 
 static lti_status_t sq_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
@@ -1007,6 +1203,8 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
     s->ops = &sqlite_ops;
     s->pool = p;
     s->impl = q;
+    /* The queue uses pthreads directly: a condition per waiter must cost nothing. */
+    pthread_mutex_init(&q->qmu, NULL);
     if (apr_thread_mutex_create(&q->mu, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "store_mutex", "cannot create a mutex");
     }
@@ -1020,9 +1218,11 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
         apr_pool_cleanup_run(p, s, sq_cleanup);
         return LTI_ERR_STORE;
     }
-    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(q->db, busy_wait, q);
+    /* mmap spares a pread per page read; WAL keeps writers off the readers. */
     rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                      " PRAGMA foreign_keys = ON;", NULL, NULL, &msg);
+                      " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
+                      NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",
                     path, msg ? msg : sqlite3_errstr(rc));

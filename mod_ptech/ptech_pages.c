@@ -204,7 +204,7 @@ lti_status_t ptech_read_body(request_rec *r, apr_size_t max, const char **buf,
                              apr_size_t *len, lti_err_t *err)
 {
     char *out;
-    apr_size_t n = 0;
+    apr_size_t n = 0, cap;
     long got;
 
     if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK) {
@@ -215,9 +215,24 @@ lti_status_t ptech_read_body(request_rec *r, apr_size_t max, const char **buf,
         return lti_err_set(err, LTI_ERR_TOO_LARGE, "body_too_large",
                            "the request body is larger than %lu bytes", (unsigned long)max);
     }
-    out = apr_palloc(r->pool, max + 1);
+    /* Size the buffer from Content-Length when there is one: a 64 KB block per request
+     * would churn the allocator (and glibc's madvise) on every launch. */
+    cap = r->remaining > 0 ? (apr_size_t)r->remaining + 1 : 8192;
+    out = apr_palloc(r->pool, cap + 1);
     if (ap_should_client_block(r)) {
-        while ((got = ap_get_client_block(r, out + n, max + 1 - n)) > 0) {
+        for (;;) {
+            if (n == cap) {
+                /* Chunked body: grow, up to max + 1 bytes to detect an oversize body. */
+                apr_size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+                char *bigger = apr_palloc(r->pool, ncap + 1);
+
+                memcpy(bigger, out, n);
+                out = bigger;
+                cap = ncap;
+            }
+            if ((got = ap_get_client_block(r, out + n, cap - n)) <= 0) {
+                break;
+            }
             n += (apr_size_t)got;
             if (n > max) {
                 r->connection->keepalive = AP_CONN_CLOSE;

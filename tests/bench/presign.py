@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""Pre-signs unique LTI 1.1 launches shaped like the Moodle 4.5.6 capture, one urlencoded
+body a line, with oauthlib (an implementation independent of the tool's).
+usage: presign.py URL KEY SECRET COUNT OUT FIXTURE_JSON"""
+import json
+import multiprocessing
+import sys
+import time
+from urllib.parse import urlencode
+
+from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
+
+URL, KEY, SECRET, COUNT, OUT, FIXTURE = sys.argv[1:7]
+COUNT = int(COUNT)
+BASE = {k: v for k, v in json.load(open(FIXTURE))["params"].items()
+        if not k.startswith("oauth_")}
+
+
+def sign(i):
+    params = dict(BASE)
+    # Unique people and links so the store grows as on a real site.
+    params["user_id"] = str(1000 + i % 5000)
+    params["lis_person_name_full"] = "Étudiant %d" % (i % 5000)
+    params["resource_link_id"] = str(1 + i % 50)
+    client = Client(KEY, client_secret=SECRET, signature_type=SIGNATURE_TYPE_BODY,
+                    nonce="b%012d%s" % (i, time.time_ns()), timestamp=str(int(time.time())))
+    _, _, body = client.sign(URL, "POST", urlencode(params),
+                             {"Content-Type": "application/x-www-form-urlencoded"})
+    return body
+
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool, open(OUT, "w") as out:
+        for body in pool.imap(sign, range(COUNT), chunksize=500):
+            out.write(body + "\n")
