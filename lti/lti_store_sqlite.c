@@ -8,6 +8,7 @@
  * PostgreSQL runs too (ON CONFLICT, RETURNING); only the DDL below is SQLite's own.
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -241,14 +242,15 @@ static const char *const sql[ST__COUNT] = {
 };
 
 /* A launch waiting for the group commit (see sq_launch_record).  Each waiter sleeps on its
- * own condition, so a commit wakes exactly the threads it served (no thundering herd). */
+ * own semaphore, so a commit wakes exactly the threads it served, once each, with no mutex
+ * to fight over on the way out. */
 typedef struct pending_t {
     const lti_launch_rec_t *rec;
     lti_launch_ids_t *ids;
     lti_err_t *err;
     lti_status_t rv;
     int done, lead;
-    pthread_cond_t cv;
+    sem_t wake;
     struct pending_t *next;
 } pending_t;
 
@@ -982,11 +984,14 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
 {
     sq_t *q = s->impl;
     lti_err_t scratch;
-    pending_t me = {rec, ids, err ? err : &scratch, LTI_OK, 0, 0, PTHREAD_COND_INITIALIZER,
-                    NULL};
-    pending_t *batch, *last;
+    pending_t me, *batch, *last, *next_leader;
     int n = 1;
 
+    memset(&me, 0, sizeof(me));
+    me.rec = rec;
+    me.ids = ids;
+    me.err = err ? err : &scratch;
+    sem_init(&me.wake, 0, 0);
     pthread_mutex_lock(&q->qmu);
     if (q->tail != NULL) {
         q->tail->next = &me;
@@ -999,16 +1004,19 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
         q->leader = 1;
         me.lead = 1;
     }
-    while (!me.done && !me.lead) {
-        pthread_cond_wait(&me.cv, &q->qmu);
-    }
-    if (me.done) {
-        pthread_mutex_unlock(&q->qmu);
-        return me.rv;
+    pthread_mutex_unlock(&q->qmu);
+    if (!me.lead) {
+        /* Woken either served (done) or made the next leader (lead). */
+        while (sem_wait(&me.wake) != 0) {
+            continue;   /* EINTR */
+        }
+        if (me.done) {
+            sem_destroy(&me.wake);
+            return me.rv;
+        }
     }
     /* We lead, and the leader is always the queue's head.  Let threads that are about to
      * queue do so first (on a busy core they only run when we yield). */
-    pthread_mutex_unlock(&q->qmu);
     apr_thread_yield();
     pthread_mutex_lock(&q->qmu);
     batch = last = q->head;
@@ -1019,7 +1027,9 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
     q->head = last->next;
     if (q->head == NULL) {
         q->tail = NULL;
+        q->leader = 0;
     }
+    next_leader = q->head;
     last->next = NULL;
     pthread_mutex_unlock(&q->qmu);
 
@@ -1027,21 +1037,19 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
     run_batch(q, batch);
     UNLOCK(q);
 
-    pthread_mutex_lock(&q->qmu);
-    for (pending_t *e = batch; e != NULL; e = e->next) {
-        e->done = 1;
+    /* A waiter may return as soon as it is posted: read ->next first. */
+    for (pending_t *e = batch, *following; e != NULL; e = following) {
+        following = e->next;
         if (e != &me) {
-            pthread_cond_signal(&e->cv);    /* it cannot return before we unlock */
+            e->done = 1;
+            sem_post(&e->wake);
         }
     }
-    if (q->head != NULL) {
-        q->head->lead = 1;
-        pthread_cond_signal(&q->head->cv);
+    if (next_leader != NULL) {
+        next_leader->lead = 1;
+        sem_post(&next_leader->wake);
     }
-    else {
-        q->leader = 0;
-    }
-    pthread_mutex_unlock(&q->qmu);
+    sem_destroy(&me.wake);
     return me.rv;
 }
 

@@ -43,6 +43,8 @@ int ptech_handle_lti11(request_rec *r)
     lti_launch_ids_t ids;
     lti_err_t err;
     int64_t now = ptech_now(), window = ptech_cfg_timestamp_window(c);
+    lti_status_t rv;
+    int cached = 0;
 
     lti_err_clear(&err);
     if (r->method_number != M_POST) {
@@ -70,7 +72,8 @@ int ptech_handle_lti11(request_rec *r)
         || lti_launch11_consumer_key(params, &key, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 1);
     }
-    if (lti_store_consumer_get(store, r->pool, key, &consumer, &err) != LTI_OK) {
+    if (lti_store_consumer_get_cached(store, r->pool, key, now, 0, &consumer, &cached, &err)
+        != LTI_OK) {
         if (err.status == LTI_ERR_NOT_FOUND) {
             lti_err_set(&err, LTI_ERR_UNKNOWN_KEY, "lti11_unknown_consumer",
                         "The consumer key '%s' is not registered with this tool "
@@ -80,8 +83,17 @@ int ptech_handle_lti11(request_rec *r)
     }
     /* The URL as the LMS saw it: behind a TLS proxy only PTechPublicURL knows. */
     url = apr_pstrcat(r->pool, ptech_base_url(r), r->unparsed_uri, NULL);
-    if (lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err)
-        != LTI_OK) {
+    rv = lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err);
+    if (rv == LTI_ERR_SIGNATURE && cached) {
+        /* The secret may have been replaced (ptechctl consumer add --replace) since we
+         * cached it: ask the store once more. */
+        if (lti_store_consumer_get_cached(store, r->pool, key, now, 1, &consumer, NULL, &err)
+            != LTI_OK) {
+            return ptech_lti_error(r, &err, NULL, 1);
+        }
+        rv = lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err);
+    }
+    if (rv != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 1);
     }
     if (strcmp(l.message_type, "basic-lti-launch-request") != 0) {
@@ -93,7 +105,10 @@ int ptech_handle_lti11(request_rec *r)
 
     memset(&rec, 0, sizeof(rec));
     rec.tenant = rec.nonce_scope = apr_pstrcat(r->pool, CONSUMER_SCOPE, key, NULL);
-    rec.nonce = l.nonce;
+    /* RFC 5849 3.3: a nonce is unique per timestamp and credentials, so the replay key is
+     * (timestamp, nonce); with the time first, new keys append to the index. */
+    rec.nonce = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT ":%s", (apr_int64_t)l.timestamp,
+                             l.nonce);
     /* A nonce must outlive every timestamp that could still pass the window. */
     rec.nonce_expires = (l.timestamp > now ? l.timestamp : now) + window + 1;
     rec.version = "1.1";

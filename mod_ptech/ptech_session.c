@@ -4,17 +4,31 @@
 
 #include "ptech_session.h"
 
+/* A session id is "TTTTTTTTTT-<64 hex>": the launch time, then 32 random bytes.  The store
+ * keeps "TTTTTTTTTT-<sha256 of the random part>", so a copy of the database opens no
+ * session, and keys sort by time: new sessions append to the index instead of landing on a
+ * random page (one page write less per launch). */
+#define SID_TIME_LEN 10
+#define SID_LEN (SID_TIME_LEN + 1 + 64)
+
+static const char *session_key(apr_pool_t *p, const char *sid)
+{
+    return apr_pstrcat(p, apr_pstrndup(p, sid, SID_TIME_LEN + 1),
+                       lti_sha256_hex(p, sid + SID_TIME_LEN + 1, 64), NULL);
+}
+
 lti_status_t ptech_session_new(request_rec *r, const char **sid, lti_launch_rec_t *rec,
                                lti_err_t *err)
 {
-    const char *id = lti_random_hex(r->pool, 32);
+    const char *rnd = lti_random_hex(r->pool, 32);
     const char *csrf = lti_random_hex(r->pool, 16);
+    const char *id;
 
-    if (id == NULL || csrf == NULL) {
+    if (rnd == NULL || csrf == NULL) {
         return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no randomness available");
     }
-    /* Only a hash of the id is stored: a copy of the database opens no session. */
-    rec->session_hash = lti_sha256_hex(r->pool, id, strlen(id));
+    id = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%s", (apr_int64_t)rec->now, rnd);
+    rec->session_hash = session_key(r->pool, id);
     rec->csrf = csrf;
     rec->session_expires = rec->now + ptech_cfg_session_ttl(ptech_cfg(r->server));
     *sid = id;
@@ -45,12 +59,14 @@ lti_status_t ptech_session_get(request_rec *r, lti_store_t *store, lti_session_t
     const char *sid = NULL;
 
     if (ap_cookie_read(r, PTECH_SESSION_COOKIE, &sid, 0) != APR_SUCCESS || sid == NULL
-        || strlen(sid) != 64) {
+        || strlen(sid) != SID_LEN || sid[SID_TIME_LEN] != '-'
+        || strspn(sid, "0123456789") != SID_TIME_LEN
+        || strspn(sid + SID_TIME_LEN + 1, "0123456789abcdef") != 64) {
         return lti_err_set(err, LTI_ERR_NOT_FOUND, "session_no_cookie",
                            "no session cookie came with the request");
     }
-    return lti_store_session_get(store, r->pool, lti_sha256_hex(r->pool, sid, 64),
-                                 ptech_now(), out, err);
+    return lti_store_session_get(store, r->pool, session_key(r->pool, sid), ptech_now(), out,
+                                 err);
 }
 
 int ptech_redirect(request_rec *r, const char *location)

@@ -15,6 +15,8 @@ for t in "$@"; do
         bad+=("$t"); echo "$out" | tail -30
     fi
 done
-if tests/unit/test_layering.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); bad+=(layering); fi
+for check in tests/unit/test_layering.sh tests/unit/test_conf_sample.sh; do
+    if $check; then passed=$((passed + 1)); else failed=$((failed + 1)); bad+=("$check"); fi
+done
 echo "units: $passed passed, $failed failed"
 [ ${#bad[@]} -eq 0 ] || { echo "failing: ${bad[*]}"; exit 1; }
