@@ -2,40 +2,9 @@
  * Callers never see which backend runs. */
 #include <string.h>
 
-#include <stdlib.h>
-
-#include <apr_hash.h>
 #include <apr_strings.h>
-#include <apr_thread_mutex.h>
 
 #include "lti_store.h"
-
-/* The consumer cache: key -> entry, entries malloc'd so a replaced secret is freed (the
- * handle's pool lives as long as the process). */
-typedef struct centry_t {
-    char *key, *secret;
-    int64_t created, fetched;
-} centry_t;
-
-struct lti_consumer_cache_t {
-    apr_thread_mutex_t *mu;
-    apr_hash_t *map;
-};
-
-static apr_status_t cache_cleanup(void *data)
-{
-    struct lti_consumer_cache_t *c = data;
-
-    for (apr_hash_index_t *hi = apr_hash_first(NULL, c->map); hi; hi = apr_hash_next(hi)) {
-        centry_t *e = apr_hash_this_val(hi);
-
-        free(e->key);
-        free(e->secret);
-        free(e);
-    }
-    apr_hash_clear(c->map);
-    return APR_SUCCESS;
-}
 
 lti_status_t lti_store_open(apr_pool_t *p, const char *dsn, lti_store_t **out, lti_err_t *err)
 {
@@ -57,14 +26,7 @@ lti_status_t lti_store_open(apr_pool_t *p, const char *dsn, lti_store_t **out, l
                          "unknown store DSN '%s' (sqlite3:PATH or pgsql:CONNINFO)", dsn);
     }
     if (rv == LTI_OK) {
-        struct lti_consumer_cache_t *c = apr_pcalloc(p, sizeof(*c));
-
         (*out)->dsn = apr_pstrdup(p, dsn);
-        c->map = apr_hash_make(p);
-        if (apr_thread_mutex_create(&c->mu, APR_THREAD_MUTEX_DEFAULT, p) == APR_SUCCESS) {
-            apr_pool_cleanup_register(p, c, cache_cleanup, apr_pool_cleanup_null);
-            (*out)->consumers = c;
-        }
     }
     else if (err != NULL) {
         lti_log(LTI_LOG_ERR, "store open: %s", err->text);
@@ -121,61 +83,6 @@ lti_status_t lti_store_consumer_get(lti_store_t *s, apr_pool_t *p, const char *k
                                     lti_consumer_t *out, lti_err_t *err)
 {
     return logged("consumer_get", s->ops->consumer_get(s, p, key, out, err), err);
-}
-
-lti_status_t lti_store_consumer_get_cached(lti_store_t *s, apr_pool_t *p, const char *key,
-                                           int64_t now, int fresh, lti_consumer_t *out,
-                                           int *cached, lti_err_t *err)
-{
-    struct lti_consumer_cache_t *c = s->consumers;   /* made with the handle */
-    centry_t *e;
-    lti_status_t rv;
-
-    if (cached) {
-        *cached = 0;
-    }
-    if (c == NULL) {
-        return lti_store_consumer_get(s, p, key, out, err);
-    }
-    if (!fresh) {
-        apr_thread_mutex_lock(c->mu);
-        e = apr_hash_get(c->map, key, APR_HASH_KEY_STRING);
-        if (e != NULL && now - e->fetched < LTI_STORE_CONSUMER_TTL && now >= e->fetched) {
-            out->key = apr_pstrdup(p, e->key);
-            out->secret = apr_pstrdup(p, e->secret);
-            out->created = e->created;
-            apr_thread_mutex_unlock(c->mu);
-            if (cached) {
-                *cached = 1;
-            }
-            return LTI_OK;
-        }
-        apr_thread_mutex_unlock(c->mu);
-    }
-    rv = lti_store_consumer_get(s, p, key, out, err);
-    apr_thread_mutex_lock(c->mu);
-    e = apr_hash_get(c->map, key, APR_HASH_KEY_STRING);
-    if (rv == LTI_OK) {
-        char *secret = strdup(out->secret);
-
-        if (e == NULL) {
-            e = calloc(1, sizeof(*e));
-            e->key = strdup(key);
-            apr_hash_set(c->map, e->key, APR_HASH_KEY_STRING, e);
-        }
-        free(e->secret);
-        e->secret = secret;
-        e->created = out->created;
-        e->fetched = now;
-    }
-    else if (rv == LTI_ERR_NOT_FOUND && e != NULL) {
-        apr_hash_set(c->map, e->key, APR_HASH_KEY_STRING, NULL);
-        free(e->key);
-        free(e->secret);
-        free(e);
-    }
-    apr_thread_mutex_unlock(c->mu);
-    return rv;
 }
 
 lti_status_t lti_store_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,

@@ -135,18 +135,12 @@ typedef struct lti_store_ops_t {
                                   apr_array_header_t **out, lti_err_t *err);
 } lti_store_ops_t;
 
-struct lti_consumer_cache_t;
-
 struct lti_store_t {
     const lti_store_ops_t *ops;
     apr_pool_t *pool;
     const char *dsn;
     void *impl;
-    struct lti_consumer_cache_t *consumers;   /* front door's cache (lti_store.c) */
 };
-
-/* How long lti_store_consumer_get_cached trusts a cached secret, in seconds. */
-#define LTI_STORE_CONSUMER_TTL 5
 
 /* Opens the store named by dsn ("sqlite3:PATH" or "pgsql:CONNINFO") in pool p; the handle
  * is closed when p is cleared.  LTI_ERR_CONFIG for an unknown scheme or a backend this
@@ -171,15 +165,6 @@ lti_status_t lti_store_consumer_add(lti_store_t *s, const char *key, const char 
 /* Fetches a consumer with its secret.  LTI_ERR_NOT_FOUND if unknown. */
 lti_status_t lti_store_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
                                     lti_consumer_t *out, lti_err_t *err);
-
-/* Same as lti_store_consumer_get through a per-handle cache: a launch must not wait for
- * the database to learn a secret it read seconds ago.  Entries live LTI_STORE_CONSUMER_TTL
- * seconds (a removed consumer still launches that long); fresh = 1 bypasses and refreshes
- * the entry (use it when a cached secret fails to verify, so a replaced secret works at
- * once).  Unknown keys are never cached.  *cached (may be NULL) says where it came from. */
-lti_status_t lti_store_consumer_get_cached(lti_store_t *s, apr_pool_t *p, const char *key,
-                                           int64_t now, int fresh, lti_consumer_t *out,
-                                           int *cached, lti_err_t *err);
 
 /* All consumers (lti_consumer_t, secret NULL), ordered by key. */
 lti_status_t lti_store_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,

@@ -16,6 +16,9 @@
 
 void lti_init(void)
 {
+    /* No OpenSSL atexit handler: httpd children can exit from a signal handler, where
+     * freeing OpenSSL's state in the middle of an interrupted malloc aborts the process. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     xmlInitParser();
 }
 

@@ -10,8 +10,9 @@
 
 #include "lti_err.h"
 
-/* Process-wide library set-up (libxml2's parser tables, whose first initialisation is not
- * thread-safe).  Call once, before any thread starts; calling it again is harmless. */
+/* Process-wide library set-up: OpenSSL without an atexit handler, libxml2's parser tables
+ * (whose first initialisation is not thread-safe).  Call once, before any thread starts;
+ * calling it again is harmless. */
 void lti_init(void);
 
 /* One decoded parameter; arrays of these keep order and duplicates (OAuth needs both). */

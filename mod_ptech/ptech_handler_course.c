@@ -106,6 +106,21 @@ static void render_chooser(request_rec *r, const lti_session_t *s, const lti_cat
               NULL);
 }
 
+/* The message key naming the main role of a person on the roster. */
+static const char *role_key(unsigned roles)
+{
+    if (roles & LTI_ROLE_INSTRUCTOR) {
+        return "role_instructor";
+    }
+    if (roles & LTI_ROLE_TA) {
+        return "role_ta";
+    }
+    if (roles & (LTI_ROLE_ADMIN | LTI_ROLE_CONTENT_DEV)) {
+        return "role_admin";
+    }
+    return "role_learner";
+}
+
 static int instructor_page(request_rec *r, lti_store_t *store, const lti_session_t *s,
                            const lti_catalog_t *cat, const char *lang)
 {
@@ -141,6 +156,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
     }
     ap_rvputs(r, "<div class=\"table-wrap\"><table>\n<thead><tr><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "name")), "</th><th scope=\"col\">",
+              ptech_esc(r->pool, ptech_msg(lang, "role")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "user_id")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "last_launch")), "</th></tr></thead>\n<tbody>\n",
@@ -151,6 +167,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
 
         apr_rfc822_date(when, apr_time_from_sec(l->last_launch));
         ap_rvputs(r, "<tr><td>", ptech_esc(r->pool, l->full_name), "</td><td>",
+                  ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), "</td><td>",
                   ptech_esc(r->pool, l->email), "</td><td>", ptech_esc(r->pool, l->user_id),
                   "</td><td>", when, "</td></tr>\n", NULL);
     }

@@ -43,15 +43,15 @@ int ptech_handle_lti11(request_rec *r)
     lti_launch_ids_t ids;
     lti_err_t err;
     int64_t now = ptech_now(), window = ptech_cfg_timestamp_window(c);
-    lti_status_t rv;
-    int cached = 0;
 
     lti_err_clear(&err);
     if (r->method_number != M_POST) {
         apr_table_setn(r->headers_out, "Allow", "POST");
         return ptech_error_page(r, HTTP_METHOD_NOT_ALLOWED, NULL,
-                                "An LTI 1.1 launch is a POST from the LMS; this request was a "
-                                "GET. Open the activity from Moodle instead of this address.",
+                                apr_psprintf(r->pool, "An LTI 1.1 launch is a POST from the "
+                                             "LMS; this request was a %s. Open the activity "
+                                             "from Moodle instead of this address.",
+                                             r->method),
                                 "lti11_method", 1);
     }
     ctype = apr_table_get(r->headers_in, "Content-Type");
@@ -72,8 +72,7 @@ int ptech_handle_lti11(request_rec *r)
         || lti_launch11_consumer_key(params, &key, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 1);
     }
-    if (lti_store_consumer_get_cached(store, r->pool, key, now, 0, &consumer, &cached, &err)
-        != LTI_OK) {
+    if (lti_store_consumer_get(store, r->pool, key, &consumer, &err) != LTI_OK) {
         if (err.status == LTI_ERR_NOT_FOUND) {
             lti_err_set(&err, LTI_ERR_UNKNOWN_KEY, "lti11_unknown_consumer",
                         "The consumer key '%s' is not registered with this tool "
@@ -83,17 +82,8 @@ int ptech_handle_lti11(request_rec *r)
     }
     /* The URL as the LMS saw it: behind a TLS proxy only PTechPublicURL knows. */
     url = apr_pstrcat(r->pool, ptech_base_url(r), r->unparsed_uri, NULL);
-    rv = lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err);
-    if (rv == LTI_ERR_SIGNATURE && cached) {
-        /* The secret may have been replaced (ptechctl consumer add --replace) since we
-         * cached it: ask the store once more. */
-        if (lti_store_consumer_get_cached(store, r->pool, key, now, 1, &consumer, NULL, &err)
-            != LTI_OK) {
-            return ptech_lti_error(r, &err, NULL, 1);
-        }
-        rv = lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err);
-    }
-    if (rv != LTI_OK) {
+    if (lti_launch11_verify(r->pool, url, params, consumer.secret, now, window, &l, &err)
+        != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 1);
     }
     if (strcmp(l.message_type, "basic-lti-launch-request") != 0) {

@@ -108,6 +108,13 @@ const char *ptech_parse_base_url(apr_pool_t *p, const char *arg, const char **ou
     if (u.query != NULL || u.fragment != NULL) {
         return apr_psprintf(p, "'%s': the public URL may not have a query or fragment", arg);
     }
+    /* The tool lives at /ptech/ of the public URL: a proxy that adds a path prefix would
+     * need cookie paths and links rewritten, so it is refused rather than half-supported. */
+    if (u.path != NULL && strspn(u.path, "/") != strlen(u.path)) {
+        return apr_psprintf(p, "'%s': a path is not allowed; the public URL is "
+                            "scheme://host[:port] only and the tool is always under /ptech/",
+                            arg);
+    }
     s = apr_pstrdup(p, arg);
     n = strlen(s);
     while (n > 0 && s[n - 1] == '/') {

@@ -17,7 +17,8 @@ const char *ptech_parse_duration(apr_pool_t *p, const char *arg, int64_t max_sec
 const char *ptech_parse_dsn(apr_pool_t *p, const char *arg, const char **scheme,
                             const char **rest);
 
-/* An absolute http(s) URL without query or fragment; a trailing '/' is dropped. */
+/* The public base URL: scheme://host[:port], no path, query or fragment; a trailing '/'
+ * is dropped. */
 const char *ptech_parse_base_url(apr_pool_t *p, const char *arg, const char **out);
 
 /* An http(s) URL with a host and optional port, e.g. a proxy or an issuer. */

@@ -162,6 +162,11 @@ static int cmd_consumer(ctl_t *c)
         if (*key == '\0' || strlen(key) > 255) {
             return fail("the consumer key must be 1 to 255 bytes");
         }
+        for (const char *k = key; *k; k++) {
+            if ((unsigned char)*k <= ' ' || *k == 0x7f) {
+                return fail("the consumer key may not contain spaces or control characters");
+            }
+        }
         if (strlen(secret) < 16) {
             return fail("the secret must be at least 16 characters (openssl rand -hex 24)");
         }
