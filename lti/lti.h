@@ -8,5 +8,6 @@
 #include "lti_catalog.h"
 #include "lti_oauth1.h"
 #include "lti_launch11.h"
+#include "lti_launch13.h"
 
 #endif

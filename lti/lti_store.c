@@ -174,3 +174,78 @@ lti_status_t lti_store_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link
 {
     return logged("link_learners", s->ops->link_learners(s, p, link_pk, out, err), err);
 }
+
+lti_status_t lti_store_platform_add(lti_store_t *s, const lti_platform_t *pf, int64_t now,
+                                    lti_err_t *err)
+{
+    return logged("platform_add", s->ops->platform_add(s, pf, now, err), err);
+}
+
+lti_status_t lti_store_platform_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    return logged("platform_list", s->ops->platform_list(s, p, out, err), err);
+}
+
+lti_status_t lti_store_platform_remove(lti_store_t *s, const char *issuer,
+                                       const char *client_id, lti_err_t *err)
+{
+    return logged("platform_remove", s->ops->platform_remove(s, issuer, client_id, err), err);
+}
+
+lti_status_t lti_store_platform_get(lti_store_t *s, apr_pool_t *p, const char *issuer,
+                                    const char *client_id, lti_platform_t *out,
+                                    lti_err_t *err)
+{
+    return logged("platform_get", s->ops->platform_get(s, p, issuer, client_id, out, err), err);
+}
+
+lti_status_t lti_store_deployment_add(lti_store_t *s, int64_t platform_id,
+                                      const char *deployment_id, int64_t now, lti_err_t *err)
+{
+    return logged("deployment_add",
+                  s->ops->deployment_add(s, platform_id, deployment_id, now, err), err);
+}
+
+lti_status_t lti_store_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                lti_err_t *err)
+{
+    return logged("key_list", s->ops->key_list(s, p, out, err), err);
+}
+
+lti_status_t lti_store_key_put(lti_store_t *s, const lti_toolkey_t *current,
+                               const lti_toolkey_t *next, int64_t now, lti_err_t *err)
+{
+    return logged("key_put", s->ops->key_put(s, current, next, now, err), err);
+}
+
+lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err)
+{
+    return logged("state_put", s->ops->state_put(s, st, err), err);
+}
+
+lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
+                                  int64_t now, lti_login_state_t *out, lti_err_t *err)
+{
+    return logged("state_take", s->ops->state_take(s, p, state, now, out, err), err);
+}
+
+lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
+                                lti_jwks_cache_t *out, lti_err_t *err)
+{
+    return logged("jwks_get", s->ops->jwks_get(s, p, platform_id, out, err), err);
+}
+
+lti_status_t lti_store_jwks_put(lti_store_t *s, int64_t platform_id, const char *jwks,
+                                int64_t now, int64_t expires, lti_err_t *err)
+{
+    return logged("jwks_put", s->ops->jwks_put(s, platform_id, jwks, now, expires, err), err);
+}
+
+lti_status_t lti_store_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, int64_t now,
+                                          int64_t interval, int *allowed, lti_err_t *err)
+{
+    *allowed = 0;
+    return logged("jwks_refetch_claim",
+                  s->ops->jwks_refetch_claim(s, platform_id, now, interval, allowed, err), err);
+}

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 2
+#define LTI_STORE_SCHEMA_VERSION 3
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -100,6 +100,35 @@ typedef struct lti_catalog_rev_t {
     const char *sha256, *source, *xml;
 } lti_catalog_rev_t;
 
+/* An LTI 1.3 platform registration. */
+typedef struct lti_platform_t {
+    int64_t id;
+    const char *issuer, *client_id, *auth_url, *token_url, *jwks_url;
+    apr_array_header_t *deployments;    /* const char * */
+    int64_t created;
+} lti_platform_t;
+
+/* A tool signing key; private_sealed is lti_seal()ed with the PTechSecretKeyFile key. */
+typedef struct lti_toolkey_t {
+    const char *kid, *state;            /* "current", "next", "retired" */
+    const char *public_jwk, *private_sealed;
+    int64_t created, retired;
+} lti_toolkey_t;
+
+/* An OIDC login state, issued by /ptech/login and consumed by /ptech/launch. */
+typedef struct lti_login_state_t {
+    const char *state;
+    int64_t platform_id;
+    const char *nonce, *target_link_uri, *browser;  /* browser: hash of the state cookie */
+    int64_t created, expires;
+} lti_login_state_t;
+
+/* A platform's cached JWKS. */
+typedef struct lti_jwks_cache_t {
+    const char *jwks;                   /* NULL when never fetched */
+    int64_t fetched, expires, last_refetch;
+} lti_jwks_cache_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -133,6 +162,29 @@ typedef struct lti_store_ops_t {
                                     int64_t now, lti_err_t *err);
     lti_status_t (*link_learners)(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
                                   apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*platform_add)(lti_store_t *s, const lti_platform_t *pf, int64_t now,
+                                 lti_err_t *err);
+    lti_status_t (*platform_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                  lti_err_t *err);
+    lti_status_t (*platform_remove)(lti_store_t *s, const char *issuer, const char *client_id,
+                                    lti_err_t *err);
+    lti_status_t (*platform_get)(lti_store_t *s, apr_pool_t *p, const char *issuer,
+                                 const char *client_id, lti_platform_t *out, lti_err_t *err);
+    lti_status_t (*deployment_add)(lti_store_t *s, int64_t platform_id,
+                                   const char *deployment_id, int64_t now, lti_err_t *err);
+    lti_status_t (*key_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                             lti_err_t *err);
+    lti_status_t (*key_put)(lti_store_t *s, const lti_toolkey_t *current,
+                            const lti_toolkey_t *next, int64_t now, lti_err_t *err);
+    lti_status_t (*state_put)(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
+    lti_status_t (*state_take)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
+                               lti_login_state_t *out, lti_err_t *err);
+    lti_status_t (*jwks_get)(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
+                             lti_jwks_cache_t *out, lti_err_t *err);
+    lti_status_t (*jwks_put)(lti_store_t *s, int64_t platform_id, const char *jwks,
+                             int64_t now, int64_t expires, lti_err_t *err);
+    lti_status_t (*jwks_refetch_claim)(lti_store_t *s, int64_t platform_id, int64_t now,
+                                       int64_t interval, int *allowed, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -216,6 +268,61 @@ lti_status_t lti_store_link_set_course(lti_store_t *s, int64_t link_pk, const ch
 /* The persons who launched this link (lti_learner_t), by name. */
 lti_status_t lti_store_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
                                      apr_array_header_t **out, lti_err_t *err);
+
+/* Registers an LTI 1.3 platform with its deployments.  LTI_ERR_EXISTS if (issuer,
+ * client_id) is registered. */
+lti_status_t lti_store_platform_add(lti_store_t *s, const lti_platform_t *pf, int64_t now,
+                                    lti_err_t *err);
+
+/* All platforms (lti_platform_t with their deployments), by issuer and client id. */
+lti_status_t lti_store_platform_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err);
+
+/* Removes a platform, its deployments and cached keys.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_platform_remove(lti_store_t *s, const char *issuer,
+                                       const char *client_id, lti_err_t *err);
+
+/* The platform of issuer and client_id; with client_id NULL, the only platform of that
+ * issuer (LTI_ERR_UNKNOWN_KEY "platform_ambiguous" if it has several).  LTI_ERR_NOT_FOUND
+ * if unknown. */
+lti_status_t lti_store_platform_get(lti_store_t *s, apr_pool_t *p, const char *issuer,
+                                    const char *client_id, lti_platform_t *out,
+                                    lti_err_t *err);
+
+/* Adds a deployment id to a platform (no error if it is there). */
+lti_status_t lti_store_deployment_add(lti_store_t *s, int64_t platform_id,
+                                      const char *deployment_id, int64_t now, lti_err_t *err);
+
+/* The tool keys (lti_toolkey_t), current first, then next, then retired newest first. */
+lti_status_t lti_store_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                lti_err_t *err);
+
+/* In one transaction: the current key (if any) becomes retired, the next key (if any)
+ * becomes current, then current (may be NULL) and next are added.  Used for the first keys
+ * (current and next given) and for a rotation (current NULL, a new next given). */
+lti_status_t lti_store_key_put(lti_store_t *s, const lti_toolkey_t *current,
+                               const lti_toolkey_t *next, int64_t now, lti_err_t *err);
+
+/* Stores an OIDC login state. */
+lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
+
+/* Consumes a login state (deleted whatever follows).  LTI_ERR_NOT_FOUND if unknown, used
+ * or expired. */
+lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
+                                  int64_t now, lti_login_state_t *out, lti_err_t *err);
+
+/* The platform's cached JWKS (jwks NULL if none). */
+lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
+                                lti_jwks_cache_t *out, lti_err_t *err);
+
+/* Caches a platform's JWKS until expires. */
+lti_status_t lti_store_jwks_put(lti_store_t *s, int64_t platform_id, const char *jwks,
+                                int64_t now, int64_t expires, lti_err_t *err);
+
+/* Claims the right to refetch a platform's JWKS for an unknown kid: *allowed is 1 for at
+ * most one caller per interval seconds across every process on the store. */
+lti_status_t lti_store_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, int64_t now,
+                                          int64_t interval, int *allowed, lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

@@ -7,6 +7,7 @@
  * commits atomic; grade-writing transactions switch to FULL).  The DML is plain SQL that
  * PostgreSQL runs too (ON CONFLICT, RETURNING); only the DDL below is SQLite's own.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <string.h>
@@ -97,6 +98,17 @@ static const char *const migrations[] = {
     "  http_status INTEGER NOT NULL, reason TEXT NOT NULL, scope TEXT, remote TEXT,"
     "  detail TEXT);"
     "CREATE INDEX audit_reason ON audit (reason, at);",
+
+    /* 2 -> 3: LTI 1.3 login states, platform key cache, per-link service claims */
+    "CREATE TABLE platform_jwks (platform_id INTEGER PRIMARY KEY REFERENCES platforms(id)"
+    "  ON DELETE CASCADE, jwks TEXT, fetched INTEGER NOT NULL DEFAULT 0,"
+    "  expires INTEGER NOT NULL DEFAULT 0, last_refetch INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE login_states (state TEXT PRIMARY KEY, platform_id INTEGER NOT NULL"
+    "  REFERENCES platforms(id) ON DELETE CASCADE, nonce TEXT NOT NULL,"
+    "  target_link_uri TEXT NOT NULL, browser TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX login_states_expires ON login_states (expires);"
+    "ALTER TABLE resource_links ADD COLUMN claims TEXT;",
 };
 
 enum {
@@ -125,6 +137,23 @@ enum {
     ST_SESSION_GET,
     ST_LINK_SET_COURSE,
     ST_LINK_LEARNERS,
+    ST_PLATFORM_ADD,
+    ST_DEPLOYMENT_ADD,
+    ST_PLATFORM_LIST,
+    ST_DEPLOYMENTS_OF,
+    ST_PLATFORM_REMOVE,
+    ST_PLATFORM_GET,
+    ST_PLATFORM_BY_ISSUER,
+    ST_KEY_LIST,
+    ST_KEY_RETIRE,
+    ST_KEY_PROMOTE,
+    ST_KEY_INSERT,
+    ST_STATE_PUT,
+    ST_STATE_TAKE,
+    ST_STATE_PURGE,
+    ST_JWKS_GET,
+    ST_JWKS_PUT,
+    ST_JWKS_CLAIM,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -233,6 +262,44 @@ static const char *const sql[ST__COUNT] = {
         "SELECT p.id, p.user_id, p.full_name, p.email, m.roles, m.last_launch"
         " FROM link_members m JOIN persons p ON p.id = m.person_id WHERE m.link_pk = ?"
         " ORDER BY p.full_name, p.user_id",
+    [ST_PLATFORM_ADD] =
+        "INSERT INTO platforms (issuer, client_id, auth_url, token_url, jwks_url, created)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer, client_id) DO NOTHING RETURNING id",
+    [ST_DEPLOYMENT_ADD] = "INSERT INTO deployments (platform_id, deployment_id, created)"
+                          " VALUES (?, ?, ?) ON CONFLICT (platform_id, deployment_id) DO NOTHING",
+    [ST_PLATFORM_LIST] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url, created"
+                         " FROM platforms ORDER BY issuer, client_id",
+    [ST_DEPLOYMENTS_OF] = "SELECT deployment_id FROM deployments WHERE platform_id = ?"
+                          " ORDER BY deployment_id",
+    [ST_PLATFORM_REMOVE] = "DELETE FROM platforms WHERE issuer = ? AND client_id = ?",
+    [ST_PLATFORM_GET] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url, created"
+                        " FROM platforms WHERE issuer = ? AND client_id = ?",
+    [ST_PLATFORM_BY_ISSUER] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url,"
+                              " created FROM platforms WHERE issuer = ? LIMIT 2",
+    [ST_KEY_LIST] = "SELECT kid, state, public_jwk, private_sealed, created, retired"
+                    " FROM tool_keys ORDER BY CASE state WHEN 'current' THEN 0"
+                    " WHEN 'next' THEN 1 ELSE 2 END, created DESC, kid",
+    [ST_KEY_RETIRE] = "UPDATE tool_keys SET state = 'retired', retired = ?"
+                      " WHERE state = 'current'",
+    [ST_KEY_PROMOTE] = "UPDATE tool_keys SET state = 'current' WHERE state = 'next'",
+    [ST_KEY_INSERT] = "INSERT INTO tool_keys (kid, state, public_jwk, private_sealed, created)"
+                      " VALUES (?, ?, ?, ?, ?)",
+    [ST_STATE_PUT] = "INSERT INTO login_states (state, platform_id, nonce, target_link_uri,"
+                     " browser, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    [ST_STATE_TAKE] = "DELETE FROM login_states WHERE state = ? RETURNING platform_id, nonce,"
+                      " target_link_uri, browser, created, expires",
+    [ST_STATE_PURGE] = "DELETE FROM login_states WHERE expires < ?",
+    [ST_JWKS_GET] = "SELECT jwks, fetched, expires, last_refetch FROM platform_jwks"
+                    " WHERE platform_id = ?",
+    [ST_JWKS_PUT] = "INSERT INTO platform_jwks (platform_id, jwks, fetched, expires)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (platform_id) DO UPDATE SET"
+                    " jwks = excluded.jwks, fetched = excluded.fetched,"
+                    " expires = excluded.expires",
+    /* One refetch per interval across every process: the row is the lock. */
+    [ST_JWKS_CLAIM] = "INSERT INTO platform_jwks (platform_id, last_refetch) VALUES (?1, ?2)"
+                      " ON CONFLICT (platform_id) DO UPDATE SET"
+                      " last_refetch = excluded.last_refetch"
+                      " WHERE platform_jwks.last_refetch <= excluded.last_refetch - ?3",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -781,6 +848,14 @@ static lti_status_t sq_purge(lti_store_t *s, int64_t now, int *nonces, int *sess
             rv = exec_stmt(q, st, sessions, err);
         }
     }
+    if (rv == LTI_OK) {
+        st = stmt(q, ST_STATE_PURGE, err);
+        rv = LTI_ERR_STORE;
+        if (st != NULL) {
+            sqlite3_bind_int64(st, 1, now);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+    }
     UNLOCK(q);
     return rv;
 }
@@ -1151,6 +1226,437 @@ static lti_status_t sq_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link
     return rv;
 }
 
+static lti_status_t sq_platform_add(lti_store_t *s, const lti_platform_t *pf, int64_t now,
+                                    lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int64_t id = 0;
+    int rc;
+
+    LOCK(q);
+    if ((rv = begin(q, err)) != LTI_OK) {
+        goto out;
+    }
+    if ((st = stmt(q, ST_PLATFORM_ADD, err)) == NULL) {
+        rv = LTI_ERR_STORE;
+        goto fail;
+    }
+    bind_text(st, 1, pf->issuer);
+    bind_text(st, 2, pf->client_id);
+    bind_text(st, 3, pf->auth_url);
+    bind_text(st, 4, pf->token_url);
+    bind_text(st, 5, pf->jwks_url);
+    sqlite3_bind_int64(st, 6, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+    }
+    done(st);
+    if (rc == SQLITE_DONE) {
+        rv = lti_err_set(err, LTI_ERR_EXISTS, "platform_exists",
+                         "platform %s with client id %s is already registered", pf->issuer,
+                         pf->client_id);
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        rv = db_err(q, err, "platform add");
+        goto fail;
+    }
+    for (int i = 0; pf->deployments && i < pf->deployments->nelts; i++) {
+        if ((st = stmt(q, ST_DEPLOYMENT_ADD, err)) == NULL) {
+            rv = LTI_ERR_STORE;
+            goto fail;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, APR_ARRAY_IDX(pf->deployments, i, const char *));
+        sqlite3_bind_int64(st, 3, now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            goto fail;
+        }
+    }
+    rv = commit(q, err);
+    goto out;
+fail:
+    rollback(q);
+out:
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_platform_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    apr_array_header_t *rows = apr_array_make(p, 4, sizeof(lti_platform_t));
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_OK;
+    int rc;
+
+    *out = rows;
+    LOCK(q);
+    if ((st = stmt(q, ST_PLATFORM_LIST, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    /* Rows first, deployments after: one statement at a time. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_platform_t *pf = apr_array_push(rows);
+
+        pf->id = sqlite3_column_int64(st, 0);
+        pf->issuer = col_text(p, st, 1);
+        pf->client_id = col_text(p, st, 2);
+        pf->auth_url = col_text(p, st, 3);
+        pf->token_url = col_text(p, st, 4);
+        pf->jwks_url = col_text(p, st, 5);
+        pf->created = sqlite3_column_int64(st, 6);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        rv = db_err(q, err, "platform list");
+    }
+    for (int i = 0; rv == LTI_OK && i < rows->nelts; i++) {
+        lti_platform_t *pf = &APR_ARRAY_IDX(rows, i, lti_platform_t);
+        sqlite3_stmt *d = stmt(q, ST_DEPLOYMENTS_OF, err);
+
+        if (d == NULL) {
+            rv = LTI_ERR_STORE;
+            break;
+        }
+        pf->deployments = apr_array_make(p, 2, sizeof(const char *));
+        sqlite3_bind_int64(d, 1, pf->id);
+        while ((rc = sqlite3_step(d)) == SQLITE_ROW) {
+            APR_ARRAY_PUSH(pf->deployments, const char *) = col_text(p, d, 0);
+        }
+        done(d);
+        if (rc != SQLITE_DONE) {
+            rv = db_err(q, err, "deployments");
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_platform_remove(lti_store_t *s, const char *issuer,
+                                       const char *client_id, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_PLATFORM_REMOVE, err)) != NULL) {
+        bind_text(st, 1, issuer);
+        bind_text(st, 2, client_id);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                         "no platform %s with client id %s", issuer, client_id);
+    }
+    return rv;
+}
+
+static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *issuer,
+                                    const char *client_id, lti_platform_t *out,
+                                    lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, client_id ? ST_PLATFORM_GET : ST_PLATFORM_BY_ISSUER, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, issuer);
+    if (client_id) {
+        bind_text(st, 2, client_id);
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        lti_platform_t tmp;
+
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.id = sqlite3_column_int64(st, 0);
+        tmp.issuer = col_text(p, st, 1);
+        tmp.client_id = col_text(p, st, 2);
+        tmp.auth_url = col_text(p, st, 3);
+        tmp.token_url = col_text(p, st, 4);
+        tmp.jwks_url = col_text(p, st, 5);
+        tmp.created = sqlite3_column_int64(st, 6);
+        rc = sqlite3_step(st);
+        done(st);
+        if (rc == SQLITE_ROW) {
+            UNLOCK(q);
+            return lti_err_set(err, LTI_ERR_UNKNOWN_KEY, "platform_ambiguous",
+                               "issuer %s has several client ids registered: the login "
+                               "initiation must name client_id", issuer);
+        }
+        *out = tmp;
+        out->deployments = apr_array_make(p, 2, sizeof(const char *));
+        st = stmt(q, ST_DEPLOYMENTS_OF, err);
+        rv = LTI_ERR_STORE;
+        if (st != NULL) {
+            sqlite3_bind_int64(st, 1, out->id);
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                APR_ARRAY_PUSH(out->deployments, const char *) = col_text(p, st, 0);
+            }
+            done(st);
+            rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "deployments");
+        }
+        UNLOCK(q);
+        return rv;
+    }
+    done(st);
+    UNLOCK(q);
+    if (rc != SQLITE_DONE) {
+        return db_err(q, err, "platform get");
+    }
+    return lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                       "no platform is registered for issuer %s%s%s", issuer,
+                       client_id ? " and client id " : "", client_id ? client_id : "");
+}
+
+static lti_status_t sq_deployment_add(lti_store_t *s, int64_t platform_id,
+                                      const char *deployment_id, int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DEPLOYMENT_ADD, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, platform_id);
+        bind_text(st, 2, deployment_id);
+        sqlite3_bind_int64(st, 3, now);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 4, sizeof(lti_toolkey_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_KEY_LIST, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_toolkey_t *k = apr_array_push(*out);
+
+            k->kid = col_text(p, st, 0);
+            k->state = col_text(p, st, 1);
+            k->public_jwk = col_text(p, st, 2);
+            k->private_sealed = col_text(p, st, 3);
+            k->created = sqlite3_column_int64(st, 4);
+            k->retired = sqlite3_column_int64(st, 5);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "key list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t key_insert(sq_t *q, const lti_toolkey_t *k, const char *state,
+                               int64_t now, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_KEY_INSERT, err);
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, k->kid);
+    bind_text(st, 2, state);
+    bind_text(st, 3, k->public_jwk);
+    bind_text(st, 4, k->private_sealed);
+    sqlite3_bind_int64(st, 5, now);
+    return exec_stmt(q, st, NULL, err);
+}
+
+static lti_status_t sq_key_put(lti_store_t *s, const lti_toolkey_t *current,
+                               const lti_toolkey_t *next, int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    LOCK(q);
+    if ((rv = begin(q, err)) != LTI_OK) {
+        goto out;
+    }
+    if ((st = stmt(q, ST_KEY_RETIRE, err)) == NULL) {
+        rv = LTI_ERR_STORE;
+        goto fail;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+        goto fail;
+    }
+    if ((st = stmt(q, ST_KEY_PROMOTE, err)) == NULL) {
+        rv = LTI_ERR_STORE;
+        goto fail;
+    }
+    if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+        goto fail;
+    }
+    if (current != NULL && (rv = key_insert(q, current, "current", now, err)) != LTI_OK) {
+        goto fail;
+    }
+    if (next != NULL && (rv = key_insert(q, next, "next", now, err)) != LTI_OK) {
+        goto fail;
+    }
+    rv = commit(q, err);
+    goto out;
+fail:
+    rollback(q);
+out:
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_STATE_PUT, err)) != NULL) {
+        bind_text(st, 1, ls->state);
+        sqlite3_bind_int64(st, 2, ls->platform_id);
+        bind_text(st, 3, ls->nonce);
+        bind_text(st, 4, ls->target_link_uri);
+        bind_text(st, 5, ls->browser);
+        sqlite3_bind_int64(st, 6, ls->created);
+        sqlite3_bind_int64(st, 7, ls->expires);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
+                                  int64_t now, lti_login_state_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_STATE_TAKE, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, state);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->state = apr_pstrdup(p, state);
+        out->platform_id = sqlite3_column_int64(st, 0);
+        out->nonce = col_text(p, st, 1);
+        out->target_link_uri = col_text(p, st, 2);
+        out->browser = col_text(p, st, 3);
+        out->created = sqlite3_column_int64(st, 4);
+        out->expires = sqlite3_column_int64(st, 5);
+        /* Step to the end so the DELETE completes. */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "state take");
+        if (rv == LTI_OK && out->expires <= now) {
+            rv = lti_err_set(err, LTI_ERR_EXPIRED, "state_expired",
+                             "the login state expired (%" PRId64 " s old): launch again",
+                             now - out->created);
+        }
+    }
+    else if (rc == SQLITE_DONE) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "state_unknown",
+                         "unknown or already used login state");
+    }
+    else {
+        rv = db_err(q, err, "state take");
+    }
+    done(st);
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
+                                lti_jwks_cache_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    if ((st = stmt(q, ST_JWKS_GET, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, platform_id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->jwks = col_text(p, st, 0);
+            out->fetched = sqlite3_column_int64(st, 1);
+            out->expires = sqlite3_column_int64(st, 2);
+            out->last_refetch = sqlite3_column_int64(st, 3);
+        }
+        rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "jwks get");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_jwks_put(lti_store_t *s, int64_t platform_id, const char *jwks,
+                                int64_t now, int64_t expires, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_JWKS_PUT, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, platform_id);
+        bind_text(st, 2, jwks);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, expires);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, int64_t now,
+                                          int64_t interval, int *allowed, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_JWKS_CLAIM, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, platform_id);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, interval);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    *allowed = rv == LTI_OK && changes == 1;
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     "sqlite3",
     sq_close,
@@ -1170,6 +1676,18 @@ static const lti_store_ops_t sqlite_ops = {
     sq_session_get,
     sq_link_set_course,
     sq_link_learners,
+    sq_platform_add,
+    sq_platform_list,
+    sq_platform_remove,
+    sq_platform_get,
+    sq_deployment_add,
+    sq_key_list,
+    sq_key_put,
+    sq_state_put,
+    sq_state_take,
+    sq_jwks_get,
+    sq_jwks_put,
+    sq_jwks_refetch_claim,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the
@@ -1228,8 +1746,11 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
     }
     sqlite3_busy_handler(q->db, busy_wait, q);
     /* mmap spares a pread per page read; WAL keeps writers off the readers. */
+    /* Checkpoints copy WAL pages back and fsync: one every 4000 pages (16 MB of WAL)
+     * rather than SQLite's 1000 writes the hot pages (index tails) back less often. */
     rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                      " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
+                      " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
+                      " PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",

@@ -10,6 +10,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <apr_uri.h>
 
 #include "lti.h"
 #include "ptech_parse.h"
@@ -25,7 +26,11 @@ static const char usage[] =
     "  consumer list                        key and creation time, one a line\n"
     "  consumer remove KEY\n"
     "  catalog load FILE                    validate FILE and make it the store's catalog\n"
-    "  catalog list                         course id and French title, one a line\n";
+    "  catalog list                         course id and French title, one a line\n"
+    "  platform add --issuer ISS --client-id ID --auth-url U --token-url U --jwks-url U\n"
+    "               [--deployment D]...     register an LTI 1.3 platform (Moodle)\n"
+    "  platform list                        issuer, client id, deployments, URLs\n"
+    "  platform remove --issuer ISS --client-id ID\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
@@ -269,6 +274,138 @@ static int cmd_catalog(ctl_t *c)
     return usage_error(apr_psprintf(c->pool, "unknown catalog command '%s'", sub));
 }
 
+/* Whether url is plain http to 127.0.0.1, ::1 or localhost (the host compared whole). */
+static int is_loopback_http(apr_pool_t *p, const char *url)
+{
+    apr_uri_t u;
+
+    return apr_uri_parse(p, url, &u) == APR_SUCCESS && u.scheme && u.hostname
+           && strcasecmp(u.scheme, "http") == 0
+           && (strcmp(u.hostname, "127.0.0.1") == 0 || strcmp(u.hostname, "::1") == 0
+               || strcasecmp(u.hostname, "localhost") == 0);
+}
+
+/* A platform URL: https, or http to the loopback (tests, demo; the module still refuses it
+ * unless PTechAllowInsecureLoopback is On). */
+static const char *check_platform_url(apr_pool_t *p, const char *what, const char *url)
+{
+    const char *out, *e = ptech_parse_url(p, url, &out);
+
+    if (e != NULL) {
+        return apr_psprintf(p, "%s: %s", what, e);
+    }
+    if (strncmp(url, "https://", 8) != 0 && !is_loopback_http(p, url)) {
+        return apr_psprintf(p, "%s: '%s' must be https (plain http only to the loopback)",
+                            what, url);
+    }
+    return NULL;
+}
+
+static int cmd_platform(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_platform_t pf;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL) {
+        return usage_error("platform needs add, list or remove");
+    }
+    memset(&pf, 0, sizeof(pf));
+    pf.deployments = apr_array_make(c->pool, 2, sizeof(const char *));
+    if (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0) {
+        int add = strcmp(sub, "add") == 0;
+        struct {
+            const char *flag, **dst;
+        } opts[] = {{"--issuer", &pf.issuer}, {"--client-id", &pf.client_id},
+                    {"--auth-url", &pf.auth_url}, {"--token-url", &pf.token_url},
+                    {"--jwks-url", &pf.jwks_url}};
+        const int nopts = add ? 5 : 2;
+
+        for (int i = 1; i < c->argc; i++) {
+            int matched = 0;
+
+            for (int k = 0; k < nopts && !matched; k++) {
+                if (strcmp(c->argv[i], opts[k].flag) == 0 && i + 1 < c->argc) {
+                    *opts[k].dst = c->argv[++i];
+                    matched = 1;
+                }
+            }
+            if (!matched && add && strcmp(c->argv[i], "--deployment") == 0 && i + 1 < c->argc) {
+                APR_ARRAY_PUSH(pf.deployments, const char *) = c->argv[++i];
+                matched = 1;
+            }
+            if (!matched) {
+                return usage_error(apr_psprintf(c->pool, "platform %s: unexpected '%s'", sub,
+                                                c->argv[i]));
+            }
+        }
+        for (int k = 0; k < nopts; k++) {
+            if (*opts[k].dst == NULL || **opts[k].dst == '\0') {
+                return usage_error(apr_psprintf(c->pool, "platform %s needs %s", sub,
+                                                opts[k].flag));
+            }
+        }
+        if (add) {
+            const char *e = check_platform_url(c->pool, "--issuer", pf.issuer);
+
+            e = e ? e : check_platform_url(c->pool, "--auth-url", pf.auth_url);
+            e = e ? e : check_platform_url(c->pool, "--token-url", pf.token_url);
+            e = e ? e : check_platform_url(c->pool, "--jwks-url", pf.jwks_url);
+            if (e != NULL) {
+                return fail("%s", e);
+            }
+            for (int i = 0; i < pf.deployments->nelts; i++) {
+                const char *d = APR_ARRAY_IDX(pf.deployments, i, const char *);
+
+                if (*d == '\0' || strlen(d) > 255) {
+                    return fail("a deployment id must be 1 to 255 bytes");
+                }
+            }
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (add) {
+            if (lti_store_platform_add(c->store, &pf, apr_time_sec(apr_time_now()), &err)
+                != LTI_OK) {
+                return fail("%s", err.text);
+            }
+            printf("platform %s (client id %s) added with %d deployment(s)\n", pf.issuer,
+                   pf.client_id, pf.deployments->nelts);
+        }
+        else {
+            if (lti_store_platform_remove(c->store, pf.issuer, pf.client_id, &err) != LTI_OK) {
+                return fail("%s", err.text);
+            }
+            printf("platform %s (client id %s) removed\n", pf.issuer, pf.client_id);
+        }
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "list") == 0) {
+        apr_array_header_t *list;
+
+        if (c->argc != 1) {
+            return usage_error("platform list takes no argument");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_platform_list(c->store, c->pool, &list, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < list->nelts; i++) {
+            const lti_platform_t *e = &APR_ARRAY_IDX(list, i, lti_platform_t);
+            const char *deps = apr_array_pstrcat(c->pool, e->deployments, ',');
+
+            printf("%s\t%s\t%s\t%s\t%s\t%s\n", e->issuer, e->client_id, *deps ? deps : "-",
+                   e->auth_url, e->token_url, e->jwks_url);
+        }
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown platform command '%s'", sub));
+}
+
 int main(int argc, const char *const *argv)
 {
     ctl_t c;
@@ -306,6 +443,9 @@ int main(int argc, const char *const *argv)
     }
     else if (strcmp(argv[i], "catalog") == 0) {
         rv = cmd_catalog(&c);
+    }
+    else if (strcmp(argv[i], "platform") == 0) {
+        rv = cmd_platform(&c);
     }
     else {
         rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));

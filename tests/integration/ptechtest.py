@@ -27,6 +27,11 @@ import requests
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The schema version this build writes (LTI_STORE_SCHEMA_VERSION in lti/lti_store.h).
+SCHEMA_VERSION = int(re.search(r"#define LTI_STORE_SCHEMA_VERSION (\d+)",
+                               open(os.path.join(HERE, "..", "..", "lti", "lti_store.h")).read())
+                     .group(1))
+MIGRATIONS = [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 SHARED = os.path.abspath(os.path.join(REPO, "..", "shared"))
 FIXTURES = os.path.join(SHARED, "fixtures", "moodle-4.5")

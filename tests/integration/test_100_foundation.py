@@ -12,10 +12,10 @@ def test_100_status(server, catalog):
     r = server.get("/ptech/status")
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
-    assert r.json() == {"status": "ok", "schema": 2, "catalog_courses": len(catalog.order)}
+    assert r.json() == {"status": "ok", "schema": pt.SCHEMA_VERSION, "catalog_courses": len(catalog.order)}
     assert len(catalog.order) > 0
     # The start-up migrated the store and loaded the catalog into it.
-    assert server.sql("SELECT MAX(version) FROM schema_migrations") == [(2,)]
+    assert server.sql("SELECT MAX(version) FROM schema_migrations") == [(pt.SCHEMA_VERSION,)]
     assert server.count("catalog") == 1
     assert "PT00008: mod_ptech ready" in server.log_text()
 
@@ -224,7 +224,7 @@ def test_107_catalog_from_store(httpd_factory, catalog):
     r = srv.ptechctl("catalog", "load", pt.CATALOG)
     assert r.returncode == 0, r.stderr
     srv.start()
-    assert srv.get("/ptech/status").json() == {"status": "ok", "schema": 2,
+    assert srv.get("/ptech/status").json() == {"status": "ok", "schema": pt.SCHEMA_VERSION,
                                                "catalog_courses": len(catalog.order)}
     key, secret = srv.add_consumer()
     cid = catalog.order[-1]
@@ -239,6 +239,6 @@ def test_108_no_catalog_at_all(httpd_factory):
     srv = httpd_factory(catalog=False)
     srv.allow(r"PT00012: no catalog")
     srv.start()
-    assert srv.get("/ptech/status").json() == {"status": "ok", "schema": 2,
+    assert srv.get("/ptech/status").json() == {"status": "ok", "schema": pt.SCHEMA_VERSION,
                                                "catalog_courses": 0}
     assert "PT00012: no catalog" in srv.log_text()

@@ -328,9 +328,9 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(v, 1);
     assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_OK);
     assert_int_equal(from, 1);
-    assert_int_equal(to, 2);
-    assert_int_equal(LTI_STORE_SCHEMA_VERSION, 2);
-    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(to, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION);
 
     /* The old data is there. */
     assert_int_equal(lti_store_consumer_get(s, p, "old-moodle", &c, &err), LTI_OK);
