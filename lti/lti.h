@@ -9,5 +9,8 @@
 #include "lti_oauth1.h"
 #include "lti_launch11.h"
 #include "lti_launch13.h"
+#include "lti_jose.h"
+#include "lti_http.h"
+#include "lti_platform.h"
 
 #endif

@@ -65,8 +65,10 @@ typedef struct lti_keypair_t {
  * 7638 thumbprint, base64url).  LTI_ERR_CRYPTO on failure. */
 lti_status_t lti_keypair_generate(apr_pool_t *p, lti_keypair_t *out, lti_err_t *err);
 
-/* Builds {"keys": [...]} from public JWK JSON texts (const char *), for GET /ptech/jwks.
- * Returns the JSON text or NULL (err set). */
+/* Builds {"keys": [...]} from public JWK JSON texts (const char *), for GET /ptech/jwks:
+ * only kty, kid, use "sig", alg "RS256", n and e are copied, so private parts never leave;
+ * a JWK without kid gets its RFC 7638 thumbprint.  Returns the JSON text or NULL (err set:
+ * LTI_ERR_MALFORMED "jwk_malformed" for a non-RSA or incomplete key). */
 const char *lti_jwks_document(apr_pool_t *p, const char *const *public_jwks, int n,
                               lti_err_t *err);
 
@@ -75,7 +77,8 @@ const char *lti_jwks_document(apr_pool_t *p, const char *const *public_jwks, int
 const char *lti_jwt_sign(apr_pool_t *p, const char *kid, const char *private_pem,
                          json_t *claims, lti_err_t *err);
 
-/* Seals len bytes with AES-256-GCM under key (32 bytes) and aad (may be NULL): returns
+/* Seals len bytes (at most about 1 MiB: LTI_ERR_TOO_LARGE "seal_too_large") with
+ * AES-256-GCM under key (32 bytes) and aad (may be NULL): returns
  * "v1." + base64url(nonce | ciphertext | tag), or NULL (err set). */
 const char *lti_seal(apr_pool_t *p, const unsigned char key[32], const char *aad,
                      const void *plain, size_t len, lti_err_t *err);

@@ -213,10 +213,21 @@ lti_status_t lti_store_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_
     return logged("key_list", s->ops->key_list(s, p, out, err), err);
 }
 
-lti_status_t lti_store_key_put(lti_store_t *s, const lti_toolkey_t *current,
-                               const lti_toolkey_t *next, int64_t now, lti_err_t *err)
+lti_status_t lti_store_key_add(lti_store_t *s, const lti_toolkey_t *key, int64_t now,
+                               lti_err_t *err)
 {
-    return logged("key_put", s->ops->key_put(s, current, next, now, err), err);
+    return logged("key_add", s->ops->key_add(s, key, now, err), err);
+}
+
+lti_status_t lti_store_key_rotate(lti_store_t *s, int64_t now, lti_err_t *err)
+{
+    return logged("key_rotate", s->ops->key_rotate(s, now, err), err);
+}
+
+lti_status_t lti_store_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                      lti_platform_t *out, lti_err_t *err)
+{
+    return logged("platform_by_id", s->ops->platform_by_id(s, p, id, out, err), err);
 }
 
 lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err)

@@ -50,6 +50,7 @@ typedef struct lti_launch_rec_t {
     const char *session_hash;   /* sha256 hex of the new session id */
     const char *csrf;           /* per-session CSRF token */
     const char *lms_origin;     /* scheme://host[:port] of the LMS, for frame-ancestors */
+    const char *link_claims;    /* LTI 1.3 service and custom claims (JSON), may be NULL */
     int64_t session_expires;
     int64_t now;
 } lti_launch_rec_t;
@@ -174,8 +175,11 @@ typedef struct lti_store_ops_t {
                                    const char *deployment_id, int64_t now, lti_err_t *err);
     lti_status_t (*key_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
                              lti_err_t *err);
-    lti_status_t (*key_put)(lti_store_t *s, const lti_toolkey_t *current,
-                            const lti_toolkey_t *next, int64_t now, lti_err_t *err);
+    lti_status_t (*key_add)(lti_store_t *s, const lti_toolkey_t *key, int64_t now,
+                            lti_err_t *err);
+    lti_status_t (*key_rotate)(lti_store_t *s, int64_t now, lti_err_t *err);
+    lti_status_t (*platform_by_id)(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                   lti_platform_t *out, lti_err_t *err);
     lti_status_t (*state_put)(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
     lti_status_t (*state_take)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
                                lti_login_state_t *out, lti_err_t *err);
@@ -297,11 +301,18 @@ lti_status_t lti_store_deployment_add(lti_store_t *s, int64_t platform_id,
 lti_status_t lti_store_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
                                 lti_err_t *err);
 
-/* In one transaction: the current key (if any) becomes retired, the next key (if any)
- * becomes current, then current (may be NULL) and next are added.  Used for the first keys
- * (current and next given) and for a rotation (current NULL, a new next given). */
-lti_status_t lti_store_key_put(lti_store_t *s, const lti_toolkey_t *current,
-                               const lti_toolkey_t *next, int64_t now, lti_err_t *err);
+/* Adds a key in key->state "current" or "next".  LTI_ERR_EXISTS if the store already has a
+ * key in that state (another process made it first). */
+lti_status_t lti_store_key_add(lti_store_t *s, const lti_toolkey_t *key, int64_t now,
+                               lti_err_t *err);
+
+/* Rotates in one transaction: the current key becomes retired and the next one current.
+ * LTI_ERR_NOT_FOUND "key_no_next" if there is no next key (nothing changes). */
+lti_status_t lti_store_key_rotate(lti_store_t *s, int64_t now, lti_err_t *err);
+
+/* The platform with this id.  LTI_ERR_NOT_FOUND if it was removed. */
+lti_status_t lti_store_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                      lti_platform_t *out, lti_err_t *err);
 
 /* Stores an OIDC login state. */
 lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);

@@ -108,6 +108,8 @@ static const char *const migrations[] = {
     "  target_link_uri TEXT NOT NULL, browser TEXT NOT NULL, created INTEGER NOT NULL,"
     "  expires INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX login_states_expires ON login_states (expires);"
+    "CREATE UNIQUE INDEX tool_keys_one_live ON tool_keys (state)"
+    "  WHERE state IN ('current', 'next');"
     "ALTER TABLE resource_links ADD COLUMN claims TEXT;",
 };
 
@@ -148,6 +150,7 @@ enum {
     ST_KEY_RETIRE,
     ST_KEY_PROMOTE,
     ST_KEY_INSERT,
+    ST_PLATFORM_BY_ID,
     ST_STATE_PUT,
     ST_STATE_TAKE,
     ST_STATE_PURGE,
@@ -214,19 +217,23 @@ static const char *const sql[ST__COUNT] = {
     [ST_CONTEXT_ID] = "SELECT id FROM contexts WHERE tenant = ? AND context_id = ?",
     [ST_LINK_UPSERT] =
         "INSERT INTO resource_links (tenant, link_id, context_pk, title, course_id,"
-        " course_source, created, updated)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE 'custom' END, ?6, ?6)"
+        " course_source, claims, created, updated)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 IS NULL THEN NULL ELSE 'custom' END, ?7,"
+        " ?6, ?6)"
         " ON CONFLICT (tenant, link_id) DO UPDATE SET"
         " context_pk = COALESCE(excluded.context_pk, resource_links.context_pk),"
         " title = COALESCE(excluded.title, resource_links.title),"
         " course_id = COALESCE(excluded.course_id, resource_links.course_id),"
         " course_source = COALESCE(excluded.course_source, resource_links.course_source),"
+        " claims = COALESCE(excluded.claims, resource_links.claims),"
         " updated = excluded.updated"
         " WHERE COALESCE(excluded.context_pk, resource_links.context_pk)"
         "   IS DISTINCT FROM resource_links.context_pk"
         " OR COALESCE(excluded.title, resource_links.title) IS DISTINCT FROM resource_links.title"
         " OR COALESCE(excluded.course_id, resource_links.course_id)"
         "   IS DISTINCT FROM resource_links.course_id"
+        " OR COALESCE(excluded.claims, resource_links.claims)"
+        "   IS DISTINCT FROM resource_links.claims"
         " RETURNING id",
     [ST_LINK_ID] = "SELECT id FROM resource_links WHERE tenant = ? AND link_id = ?",
     /* last_launch is kept to the minute, so repeated launches do not rewrite the row. */
@@ -283,7 +290,9 @@ static const char *const sql[ST__COUNT] = {
                       " WHERE state = 'current'",
     [ST_KEY_PROMOTE] = "UPDATE tool_keys SET state = 'current' WHERE state = 'next'",
     [ST_KEY_INSERT] = "INSERT INTO tool_keys (kid, state, public_jwk, private_sealed, created)"
-                      " VALUES (?, ?, ?, ?, ?)",
+                      " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [ST_PLATFORM_BY_ID] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url,"
+                          " created FROM platforms WHERE id = ?",
     [ST_STATE_PUT] = "INSERT INTO login_states (state, platform_id, nonce, target_link_uri,"
                      " browser, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
     [ST_STATE_TAKE] = "DELETE FROM login_states WHERE state = ? RETURNING platform_id, nonce,"
@@ -969,6 +978,7 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     bind_text(st, 4, r->link_title);
     bind_text(st, 5, r->course_id);
     sqlite3_bind_int64(st, 6, r->now);
+    bind_text(st, 7, r->link_claims);
     rv = upsert_id(q, st, ST_LINK_ID, r->tenant, r->link_id, &ids->link_pk, err);
     if (rv != LTI_OK) {
         return rv;
@@ -1469,28 +1479,37 @@ static lti_status_t sq_key_list(lti_store_t *s, apr_pool_t *p, apr_array_header_
     return rv;
 }
 
-static lti_status_t key_insert(sq_t *q, const lti_toolkey_t *k, const char *state,
-                               int64_t now, lti_err_t *err)
+static lti_status_t sq_key_add(lti_store_t *s, const lti_toolkey_t *k, int64_t now,
+                              lti_err_t *err)
 {
-    sqlite3_stmt *st = stmt(q, ST_KEY_INSERT, err);
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
 
-    if (st == NULL) {
-        return LTI_ERR_STORE;
+    LOCK(q);
+    if ((st = stmt(q, ST_KEY_INSERT, err)) != NULL) {
+        bind_text(st, 1, k->kid);
+        bind_text(st, 2, k->state);
+        bind_text(st, 3, k->public_jwk);
+        bind_text(st, 4, k->private_sealed);
+        sqlite3_bind_int64(st, 5, now);
+        rv = exec_stmt(q, st, &changes, err);
     }
-    bind_text(st, 1, k->kid);
-    bind_text(st, 2, state);
-    bind_text(st, 3, k->public_jwk);
-    bind_text(st, 4, k->private_sealed);
-    sqlite3_bind_int64(st, 5, now);
-    return exec_stmt(q, st, NULL, err);
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_EXISTS, "key_exists", "the store already has a %s key "
+                         "(or this kid)", k->state);
+    }
+    return rv;
 }
 
-static lti_status_t sq_key_put(lti_store_t *s, const lti_toolkey_t *current,
-                               const lti_toolkey_t *next, int64_t now, lti_err_t *err)
+static lti_status_t sq_key_rotate(lti_store_t *s, int64_t now, lti_err_t *err)
 {
     sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
+    int changes = 0;
 
     LOCK(q);
     if ((rv = begin(q, err)) != LTI_OK) {
@@ -1508,13 +1527,13 @@ static lti_status_t sq_key_put(lti_store_t *s, const lti_toolkey_t *current,
         rv = LTI_ERR_STORE;
         goto fail;
     }
-    if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+    if ((rv = exec_stmt(q, st, &changes, err)) != LTI_OK) {
         goto fail;
     }
-    if (current != NULL && (rv = key_insert(q, current, "current", now, err)) != LTI_OK) {
-        goto fail;
-    }
-    if (next != NULL && (rv = key_insert(q, next, "next", now, err)) != LTI_OK) {
+    if (changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "key_no_next",
+                         "there is no next key to rotate to yet (httpd makes one when it "
+                         "starts or serves /ptech/jwks)");
         goto fail;
     }
     rv = commit(q, err);
@@ -1524,6 +1543,41 @@ fail:
 out:
     UNLOCK(q);
     return rv;
+}
+
+static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *issuer,
+                                    const char *client_id, lti_platform_t *out,
+                                    lti_err_t *err);
+
+static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                      lti_platform_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    const char *issuer = NULL, *client_id = NULL;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_PLATFORM_BY_ID, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        issuer = col_text(p, st, 1);
+        client_id = col_text(p, st, 2);
+    }
+    done(st);
+    UNLOCK(q);
+    if (rc == SQLITE_DONE) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                           "the platform of this login was removed");
+    }
+    if (rc != SQLITE_ROW) {
+        return db_err(q, err, "platform by id");
+    }
+    return sq_platform_get(s, p, issuer, client_id, out, err);
 }
 
 static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lti_err_t *err)
@@ -1682,7 +1736,9 @@ static const lti_store_ops_t sqlite_ops = {
     sq_platform_get,
     sq_deployment_add,
     sq_key_list,
-    sq_key_put,
+    sq_key_add,
+    sq_key_rotate,
+    sq_platform_by_id,
     sq_state_put,
     sq_state_take,
     sq_jwks_get,

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <curl/curl.h>
 #include <libxml/parser.h>
 
 #include "lti_util.h"
@@ -20,6 +21,7 @@ void lti_init(void)
      * freeing OpenSSL's state in the middle of an interrupted malloc aborts the process. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     xmlInitParser();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 apr_array_header_t *lti_kv_make(apr_pool_t *p, int nalloc)

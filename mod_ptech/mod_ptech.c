@@ -68,6 +68,10 @@ static int setup_store(apr_pool_t *ptemp, server_rec *s, ptech_srv_cfg *c)
                          c->catalog_file, again->ncourses);
         }
     }
+    if (ptech_keys_ensure(store, ptemp, c->secret_key, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00013: tool keys: %s", err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (ptech_cfg_flag(c->demo_platform) && ptech_demo_setup(store, ptemp, &err) != LTI_OK) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00005: demo platform: %s", err.text);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -265,6 +269,15 @@ static int ptech_handler(request_rec *r)
     }
     if (strcmp(rest, "/lti11") == 0) {
         return ptech_handle_lti11(r);
+    }
+    if (strcmp(rest, "/login") == 0) {
+        return ptech_handle_login(r);
+    }
+    if (strcmp(rest, "/launch") == 0) {
+        return ptech_handle_launch13(r);
+    }
+    if (strcmp(rest, "/jwks") == 0) {
+        return ptech_handle_jwks(r);
     }
     if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
         return ptech_handle_course(r, rest + 7);

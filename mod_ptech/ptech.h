@@ -9,6 +9,9 @@
 #include <http_request.h>
 
 #include "lti.h"
+#include "lti_http.h"
+#include "lti_jose.h"
+#include "lti_platform.h"
 
 #define PTECH_UNSET (-1)
 #define PTECH_PREFIX "/ptech"
@@ -47,6 +50,11 @@ void *ptech_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv);
 /* Getters that apply the defaults of SPEC.md to unset values. */
 int64_t ptech_cfg_timestamp_window(const ptech_srv_cfg *c);
 int64_t ptech_cfg_session_ttl(const ptech_srv_cfg *c);
+/* A duration directive's value, or def when unset. */
+static inline int64_t ptech_cfg_dur(int64_t v, int64_t def)
+{
+    return v != PTECH_UNSET ? v : def;
+}
 int ptech_cfg_flag(int v);
 
 static inline ptech_srv_cfg *ptech_cfg(const server_rec *s)
@@ -103,6 +111,14 @@ int ptech_handle_lti11(request_rec *r);
 int ptech_handle_course(request_rec *r, const char *rest);
 int ptech_handle_demo(request_rec *r, const char *rest);
 int ptech_handle_static(request_rec *r, const char *rest);
+int ptech_handle_login(request_rec *r);
+int ptech_handle_launch13(request_rec *r);
+int ptech_handle_jwks(request_rec *r);
+
+/* The tool keys: makes the current and next keys when the store has none (start-up, and
+ * after a rotation for the next one).  LTI_OK or a library error. */
+lti_status_t ptech_keys_ensure(lti_store_t *store, apr_pool_t *p, const unsigned char key[32],
+                               lti_err_t *err);
 
 /* Makes sure the demo consumer exists (PTechDemoPlatform On); called at start-up. */
 lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, lti_err_t *err);

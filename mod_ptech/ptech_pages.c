@@ -99,6 +99,15 @@ static const struct {
      "Your browser did not send the session cookie back: third-party cookies may be "
      "blocked inside the LMS frame. Open the tool in a new window, or launch the activity "
      "again from Moodle."},
+    {"dl_later", "Choix du contenu : bientôt disponible", "اختيار المحتوى: قريبًا",
+     "Content selection: coming soon"},
+    {"dl_later_text",
+     "La sélection de cours par Deep Linking arrive dans une prochaine version. En "
+     "attendant, ajoutez l'activité avec le paramètre personnalisé course=ID.",
+     "سيتوفر اختيار المقررات عبر Deep Linking في إصدار قادم. في الأثناء، أضف النشاط مع "
+     "المعامل المخصص course=ID.",
+     "Choosing a course by Deep Linking arrives in a coming release. Meanwhile, add the "
+     "activity with the custom parameter course=ID."},
     {"new_window", "Ouvrir dans une nouvelle fenêtre", "فتح في نافذة جديدة",
      "Open in a new window"},
 };

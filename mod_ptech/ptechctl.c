@@ -30,7 +30,9 @@ static const char usage[] =
     "  platform add --issuer ISS --client-id ID --auth-url U --token-url U --jwks-url U\n"
     "               [--deployment D]...     register an LTI 1.3 platform (Moodle)\n"
     "  platform list                        issuer, client id, deployments, URLs\n"
-    "  platform remove --issuer ISS --client-id ID\n";
+    "  platform remove --issuer ISS --client-id ID\n"
+    "  keys list                            kid, state (current/next/retired), created\n"
+    "  keys rotate                          next key becomes current (no restart needed)\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
@@ -406,6 +408,40 @@ static int cmd_platform(ctl_t *c)
     return usage_error(apr_psprintf(c->pool, "unknown platform command '%s'", sub));
 }
 
+static int cmd_keys(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL || c->argc != 1
+        || (strcmp(sub, "list") != 0 && strcmp(sub, "rotate") != 0)) {
+        return usage_error("keys list | keys rotate");
+    }
+    if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+        return rv;
+    }
+    if (strcmp(sub, "list") == 0) {
+        apr_array_header_t *keys;
+
+        if (lti_store_key_list(c->store, c->pool, &keys, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < keys->nelts; i++) {
+            const lti_toolkey_t *k = &APR_ARRAY_IDX(keys, i, lti_toolkey_t);
+
+            printf("%s\t%s\t%s\n", k->kid, k->state, iso_time(c->pool, k->created));
+        }
+        return EXIT_SUCCESS;
+    }
+    /* httpd makes the new next key (it holds the secret key that seals it). */
+    if (lti_store_key_rotate(c->store, apr_time_sec(apr_time_now()), &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    printf("keys rotated: the next key is now current; httpd makes a new next key\n");
+    return EXIT_SUCCESS;
+}
+
 int main(int argc, const char *const *argv)
 {
     ctl_t c;
@@ -446,6 +482,9 @@ int main(int argc, const char *const *argv)
     }
     else if (strcmp(argv[i], "platform") == 0) {
         rv = cmd_platform(&c);
+    }
+    else if (strcmp(argv[i], "keys") == 0) {
+        rv = cmd_keys(&c);
     }
     else {
         rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));

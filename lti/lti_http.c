@@ -1,0 +1,170 @@
+/* lti_http.c -- outbound HTTP(S) over libcurl (one easy handle per call for now; the
+ * outbox worker will keep connections alive with curl multi). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_uri.h>
+#include <curl/curl.h>
+
+#include "lti_http.h"
+
+typedef struct sink_t {
+    apr_pool_t *pool;
+    char *buf;
+    size_t len, cap, max;
+    int too_large;
+    int64_t max_age;
+    const char *content_type;
+} sink_t;
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    sink_t *k = arg;
+    size_t add = size * n;
+
+    if (k->len + add > k->max) {
+        k->too_large = 1;
+        return 0;               /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    if (k->len + add + 1 > k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 16384;
+        char *bigger;
+
+        while (cap < k->len + add + 1) {
+            cap *= 2;
+        }
+        bigger = apr_palloc(k->pool, cap);
+        if (k->len) {
+            memcpy(bigger, k->buf, k->len);
+        }
+        k->buf = bigger;
+        k->cap = cap;
+    }
+    memcpy(k->buf + k->len, data, add);
+    k->len += add;
+    return add;
+}
+
+/* Reads Cache-Control max-age from the response headers. */
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    sink_t *k = arg;
+    size_t len = size * n;
+    const char *line = apr_pstrmemdup(k->pool, data, len);
+
+    if (strncasecmp(line, "cache-control:", 14) == 0) {
+        const char *m = strstr(line, "max-age=");
+
+        if (m != NULL && isdigit((unsigned char)m[8])) {
+            k->max_age = strtoll(m + 8, NULL, 10);
+        }
+        if (strstr(line, "no-store") != NULL || strstr(line, "no-cache") != NULL) {
+            k->max_age = 0;
+        }
+    }
+    return len;
+}
+
+lti_status_t lti_http_check_url(apr_pool_t *p, const char *url, const lti_http_opts_t *opts,
+                                lti_err_t *err)
+{
+    apr_uri_t u;
+
+    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || u.hostname == NULL || *u.hostname == '\0') {
+        return lti_err_set(err, LTI_ERR_MALFORMED, "http_bad_url", "'%s' is not an absolute "
+                           "URL", url ? url : "");
+    }
+    if (strcasecmp(u.scheme, "https") == 0) {
+        return LTI_OK;
+    }
+    if (strcasecmp(u.scheme, "http") == 0 && opts->allow_insecure_loopback
+        && (strcmp(u.hostname, "127.0.0.1") == 0 || strcmp(u.hostname, "::1") == 0
+            || strcasecmp(u.hostname, "localhost") == 0)) {
+        return LTI_OK;
+    }
+    return lti_err_set(err, LTI_ERR_FORBIDDEN, "http_insecure_url",
+                       "'%s' is not https (plain http is allowed only to 127.0.0.1 with "
+                       "PTechAllowInsecureLoopback On)", url);
+}
+
+lti_status_t lti_http_get(apr_pool_t *p, const char *url, const char *accept,
+                          const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err)
+{
+    CURL *c;
+    CURLcode rc;
+    struct curl_slist *hdrs = NULL;
+    sink_t k;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    lti_status_t rv;
+
+    memset(resp, 0, sizeof(*resp));
+    if ((rv = lti_http_check_url(p, url, opts, err)) != LTI_OK) {
+        return rv;
+    }
+    memset(&k, 0, sizeof(k));
+    k.pool = p;
+    k.max = opts->max_bytes;
+    k.max_age = -1;
+    if ((c = curl_easy_init()) == NULL) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "curl_easy_init failed");
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, opts->allow_insecure_loopback ? "http,https"
+                                                                             : "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(opts->timeout > 0 ? opts->timeout : 10));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(opts->timeout > 0 ? opts->timeout : 10));
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "mod_ptech");
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &k);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_bytes);
+    if (opts->ca_file) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_file);
+    }
+    if (opts->proxy) {
+        curl_easy_setopt(c, CURLOPT_PROXY, opts->proxy);
+    }
+    else {
+        curl_easy_setopt(c, CURLOPT_PROXY, "");   /* ignore http_proxy in the environment */
+    }
+    if (accept) {
+        hdrs = curl_slist_append(hdrs, apr_pstrcat(p, "Accept: ", accept, NULL));
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) {
+        char *ct = NULL;
+
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+        resp->content_type = ct ? apr_pstrdup(p, ct) : NULL;
+        resp->body = k.buf ? k.buf : "";
+        if (k.buf) {
+            k.buf[k.len] = '\0';
+        }
+        resp->len = k.len;
+        resp->max_age = k.max_age;
+        rv = LTI_OK;
+    }
+    else if (k.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        rv = lti_err_set(err, LTI_ERR_TOO_LARGE, "http_too_large",
+                         "%s answered with more than %lu bytes", url,
+                         (unsigned long)opts->max_bytes);
+    }
+    else {
+        rv = lti_err_set(err, LTI_ERR_UPSTREAM, "http_failed", "cannot fetch %s: %s", url,
+                         errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return rv;
+}

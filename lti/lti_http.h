@@ -1,0 +1,41 @@
+/* lti_http.h -- outbound HTTP(S) for liblti over libcurl: platform keys now, tokens,
+ * grades and badges later.  TLS always verified; plain http only to the loopback when the
+ * caller allows it (tests, demo); bodies and times capped; redirects not followed. */
+#ifndef LTI_HTTP_H
+#define LTI_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <apr_pools.h>
+
+#include "lti_err.h"
+
+typedef struct lti_http_opts_t {
+    int64_t timeout;              /* seconds, whole request */
+    const char *ca_file;          /* NULL: the system's CA bundle */
+    const char *proxy;            /* NULL: none */
+    int allow_insecure_loopback;  /* plain http to 127.0.0.1 / ::1 / localhost */
+    size_t max_bytes;             /* largest body accepted */
+} lti_http_opts_t;
+
+typedef struct lti_http_resp_t {
+    long status;
+    const char *body;             /* NUL-terminated */
+    size_t len;
+    const char *content_type;     /* may be NULL */
+    int64_t max_age;              /* from Cache-Control max-age, -1 when absent */
+} lti_http_resp_t;
+
+/* Checks that url may be fetched under opts: https, or http to the loopback when allowed.
+ * LTI_ERR_FORBIDDEN "http_insecure_url" otherwise, LTI_ERR_MALFORMED "http_bad_url". */
+lti_status_t lti_http_check_url(apr_pool_t *p, const char *url, const lti_http_opts_t *opts,
+                                lti_err_t *err);
+
+/* GETs url (accept: accept header, may be NULL).  Any HTTP status is LTI_OK (look at
+ * resp->status); LTI_ERR_UPSTREAM "http_failed" for a network/TLS error or a timeout,
+ * LTI_ERR_TOO_LARGE "http_too_large" over opts->max_bytes. */
+lti_status_t lti_http_get(apr_pool_t *p, const char *url, const char *accept,
+                          const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err);
+
+#endif

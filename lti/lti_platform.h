@@ -1,0 +1,32 @@
+/* lti_platform.h -- an LTI 1.3 platform's signing keys: its JWKS fetched over HTTPS, cached
+ * in the store per Cache-Control (at most max_ttl), refetched on an unknown kid at most
+ * once per LTI_PLATFORM_REFETCH_INTERVAL seconds across every process on the store.  The
+ * token's own jku/x5u/jwk headers are never followed. */
+#ifndef LTI_PLATFORM_H
+#define LTI_PLATFORM_H
+
+#include <apr_pools.h>
+
+#include "lti_err.h"
+#include "lti_http.h"
+#include "lti_jose.h"
+#include "lti_store.h"
+
+#define LTI_PLATFORM_REFETCH_INTERVAL 60
+
+/* What happened to the platform's keys during a verification (for diagnostics). */
+typedef struct lti_platform_keys_log_t {
+    int fetched;        /* a fetch was made */
+    int refetch_denied; /* an unknown kid found the refetch limit in force */
+} lti_platform_keys_log_t;
+
+/* Verifies jwt with the platform's keys.  LTI_ERR_UNKNOWN_KEY "jwt_unknown_kid" when the
+ * kid is not in the (possibly refetched) JWKS, LTI_ERR_SIGNATURE when it does not verify,
+ * LTI_ERR_UPSTREAM "jwks_unreachable" when the keys cannot be fetched and none are cached,
+ * LTI_ERR_STORE on a database error.  log (may be NULL) tells what was fetched. */
+lti_status_t lti_platform_verify(apr_pool_t *p, lti_store_t *store, const lti_platform_t *pf,
+                                 const lti_jwt_t *jwt, const lti_http_opts_t *http,
+                                 int64_t now, int64_t max_ttl, lti_platform_keys_log_t *log,
+                                 lti_err_t *err);
+
+#endif

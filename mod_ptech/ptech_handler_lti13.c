@@ -1,0 +1,424 @@
+/* ptech_handler_lti13.c -- LTI 1.3: GET/POST /ptech/login (OIDC third-party-initiated
+ * login) and POST /ptech/launch (the id_token), checked by liblti (lti_jose, lti_platform,
+ * lti_launch13), recorded like a 1.1 launch, answered with the same session and pages. */
+#include <apr_strings.h>
+#include <apr_uri.h>
+#include <util_cookies.h>
+
+#include "ptech.h"
+#include "ptech_session.h"
+
+APLOG_USE_MODULE(ptech);
+
+#define STATE_COOKIE "ptech_st_"
+#define STATE_COOKIE_MAX 8
+#define LOGIN_MAX_BODY 16384
+#define LAUNCH_MAX_BODY (LTI_JWT_MAX_BYTES + 4096)
+
+/* The request's parameters: the query for GET, the form body for POST. */
+static lti_status_t read_params(request_rec *r, apr_size_t max, apr_array_header_t **out,
+                                lti_err_t *err)
+{
+    apr_array_header_t *kv = lti_kv_make(r->pool, 16);
+    const char *body;
+    apr_size_t len;
+    lti_status_t rv;
+
+    *out = kv;
+    if (r->method_number == M_GET) {
+        return r->args ? lti_form_parse(r->pool, r->args, strlen(r->args), 64, kv, err)
+                       : LTI_OK;
+    }
+    if ((rv = ptech_read_body(r, max, &body, &len, err)) != LTI_OK) {
+        return rv;
+    }
+    return lti_form_parse(r->pool, body, len, 64, kv, err);
+}
+
+/* A parameter that must be there once and not empty. */
+static const char *required(const apr_array_header_t *kv, const char *name, lti_err_t *err)
+{
+    const char *v = lti_kv_get(kv, name);
+
+    if (v == NULL || *v == '\0') {
+        lti_err_set(err, LTI_ERR_MISSING, "lti13_missing_param",
+                    "the login initiation has no %s", name);
+        return NULL;
+    }
+    if (lti_kv_count(kv, name) > 1) {
+        lti_err_set(err, LTI_ERR_MALFORMED, "lti13_duplicate_param",
+                    "the login initiation has %s twice", name);
+        return NULL;
+    }
+    return v;
+}
+
+/* Whether uri is one of ours: the tool's base URL, then /ptech/ (so //evil, /\evil and
+ * other hosts are not). */
+static int is_our_uri(request_rec *r, const char *uri)
+{
+    const char *base = apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/", NULL);
+
+    return strncmp(uri, base, strlen(base)) == 0 && strchr(uri, '\\') == NULL
+           && strstr(uri + strlen(base) - 1, "//") == NULL;
+}
+
+static int is_https(request_rec *r)
+{
+    return strncmp(ptech_base_url(r), "https:", 6) == 0;
+}
+
+/* Sets the state cookie (SPEC.md: SameSite=None; Secure; Partitioned over https) and drops
+ * the oldest extra ones so a browser keeps at most STATE_COOKIE_MAX logins in flight. */
+static void set_state_cookie(request_rec *r, const char *name, const char *value, int64_t ttl)
+{
+    const char *attrs = is_https(r) ? "; SameSite=None; Secure; Partitioned"
+                                    : "; SameSite=Lax";
+    const char *cookies = apr_table_get(r->headers_in, "Cookie");
+    int n = 0;
+
+    for (const char *c = cookies; c && (c = strstr(c, STATE_COOKIE)) != NULL; c++) {
+        if (++n >= STATE_COOKIE_MAX) {
+            const char *end = strchr(c, '=');
+
+            if (end != NULL) {
+                apr_table_addn(r->err_headers_out, "Set-Cookie",
+                               apr_psprintf(r->pool, "%s=; Path=%s/launch; HttpOnly; "
+                                            "Max-Age=0%s", apr_pstrmemdup(r->pool, c, end - c),
+                                            PTECH_PREFIX, attrs));
+            }
+        }
+    }
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   apr_psprintf(r->pool, "%s=%s; Path=%s/launch; HttpOnly; Max-Age=%"
+                                APR_INT64_T_FMT "%s", name, value, PTECH_PREFIX,
+                                (apr_int64_t)ttl, attrs));
+}
+
+int ptech_handle_login(request_rec *r)
+{
+    ptech_srv_cfg *c = ptech_cfg(r->server);
+    lti_store_t *store = ptech_store(r);
+    apr_array_header_t *kv;
+    const char *iss, *hint, *target, *msg_hint, *client_id, *state, *nonce, *secret, *loc;
+    lti_platform_t pf;
+    lti_login_state_t ls;
+    lti_err_t err;
+    int64_t now = ptech_now(), ttl = ptech_cfg_dur(c->state_ttl, 300);
+
+    lti_err_clear(&err);
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "GET, POST");
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (store == NULL) {
+        return ptech_error_page(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                                "The tool's database is not available.", "store_unavailable", 0);
+    }
+    if (read_params(r, LOGIN_MAX_BODY, &kv, &err) != LTI_OK
+        || (iss = required(kv, "iss", &err)) == NULL
+        || (hint = required(kv, "login_hint", &err)) == NULL
+        || (target = required(kv, "target_link_uri", &err)) == NULL) {
+        return ptech_lti_error(r, &err, NULL, 1);
+    }
+    msg_hint = lti_kv_get(kv, "lti_message_hint");
+    client_id = lti_kv_get(kv, "client_id");
+    if (client_id != NULL && *client_id == '\0') {
+        client_id = NULL;
+    }
+    if (lti_store_platform_get(store, r->pool, iss, client_id, &pf, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_NOT_FOUND) {
+            lti_err_set(&err, LTI_ERR_UNKNOWN_KEY, "lti13_unknown_platform",
+                        "No LTI 1.3 platform is registered for issuer %s%s%s (ptechctl "
+                        "platform add).", iss, client_id ? " and client id " : "",
+                        client_id ? client_id : "");
+        }
+        /* 400, not a redirect: an unknown issuer gets nothing to follow. */
+        return ptech_error_page(r, HTTP_BAD_REQUEST, NULL, err.text, err.reason, 1);
+    }
+    if (!is_our_uri(r, target)) {
+        return ptech_error_page(r, HTTP_BAD_REQUEST, NULL,
+                                apr_psprintf(r->pool, "The target_link_uri %s is not an "
+                                             "address of this tool (%s%s/...).", target,
+                                             ptech_base_url(r), PTECH_PREFIX),
+                                "lti13_target_link_uri", 1);
+    }
+    /* state: time-ordered like session ids; its cookie's value binds it to this browser. */
+    state = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%s", (apr_int64_t)now,
+                         lti_random_hex(r->pool, 16));
+    nonce = lti_random_hex(r->pool, 16);
+    secret = lti_random_hex(r->pool, 32);
+    if (nonce == NULL || secret == NULL || strlen(state) < 20) {
+        return ptech_error_page(r, HTTP_INTERNAL_SERVER_ERROR, NULL, "No randomness available.",
+                                "random_failed", 0);
+    }
+    memset(&ls, 0, sizeof(ls));
+    ls.state = state;
+    ls.platform_id = pf.id;
+    ls.nonce = nonce;
+    ls.target_link_uri = target;
+    ls.browser = lti_sha256_hex(r->pool, secret, strlen(secret));
+    ls.created = now;
+    ls.expires = now + ttl;
+    if (lti_store_state_put(store, &ls, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, NULL, 0);
+    }
+    set_state_cookie(r, apr_pstrcat(r->pool, STATE_COOKIE, state + 11, NULL), secret, ttl);
+    /* Exactly these parameters (Moodle 4.5 breaks on extra ones); lti_message_hint is
+     * passed back byte for byte. */
+    loc = apr_pstrcat(r->pool, pf.auth_url, strchr(pf.auth_url, '?') ? "&" : "?",
+                      "scope=openid&response_type=id_token&response_mode=form_post"
+                      "&prompt=none&client_id=", lti_pct_encode(r->pool, pf.client_id),
+                      "&redirect_uri=",
+                      lti_pct_encode(r->pool, apr_pstrcat(r->pool, ptech_base_url(r),
+                                                          PTECH_PREFIX, "/launch", NULL)),
+                      "&login_hint=", lti_pct_encode(r->pool, hint),
+                      msg_hint ? "&lti_message_hint=" : "",
+                      msg_hint ? lti_pct_encode(r->pool, msg_hint) : "",
+                      "&state=", state, "&nonce=", nonce, NULL);
+    apr_table_setn(r->headers_out, "Location", loc);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    r->status = HTTP_MOVED_TEMPORARILY;
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rvputs(r, "<!DOCTYPE html><title>302</title><a href=\"", ptech_esc(r->pool, loc),
+              "\">continue</a>\n", NULL);
+    return OK;
+}
+
+/* The value of the state cookie of state, or NULL. */
+static const char *state_cookie(request_rec *r, const char *state)
+{
+    const char *v = NULL;
+
+    if (strlen(state) < 12
+        || ap_cookie_read(r, apr_pstrcat(r->pool, STATE_COOKIE, state + 11, NULL), &v, 0)
+               != APR_SUCCESS) {
+        return NULL;
+    }
+    return v;
+}
+
+/* A refusal of an id_token: the page, the audit row, and a forgotten state cookie. */
+static int refuse(request_rec *r, lti_err_t *err)
+{
+    return ptech_lti_error(r, err, NULL, 1);
+}
+
+static const char *json_text_field(apr_pool_t *p, const char *json, const char *key)
+{
+    json_t *o, *v;
+    const char *out = NULL;
+
+    if (json == NULL || (o = json_loads(json, 0, NULL)) == NULL) {
+        return NULL;
+    }
+    v = json_object_get(o, key);
+    if (json_is_string(v)) {
+        out = apr_pstrdup(p, json_string_value(v));
+    }
+    json_decref(o);
+    return out;
+}
+
+/* The per-link claims kept for use without a session: services and custom. */
+static const char *link_claims(apr_pool_t *p, const lti_launch13_t *l)
+{
+    json_t *o = json_object();
+    char *s;
+    const char *out;
+    struct {
+        const char *key, *json;
+    } parts[] = {{"ags", l->ags_json}, {"nrps", l->nrps_json},
+                 {"basicoutcome", l->basic_outcome_json}, {"custom", l->custom_json}};
+
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (parts[i].json != NULL) {
+            json_t *v = json_loads(parts[i].json, 0, NULL);
+
+            if (v != NULL) {
+                json_object_set_new(o, parts[i].key, v);
+            }
+        }
+    }
+    s = json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    out = s ? apr_pstrdup(p, s) : NULL;
+    free(s);
+    return out;
+}
+
+int ptech_handle_launch13(request_rec *r)
+{
+    ptech_srv_cfg *c = ptech_cfg(r->server);
+    lti_store_t *store = ptech_store(r);
+    apr_array_header_t *kv;
+    const char *token, *state, *cookie, *sid;
+    lti_login_state_t ls;
+    lti_platform_t pf;
+    lti_jwt_t *jwt;
+    lti_http_opts_t http;
+    lti_launch13_expect_t exp;
+    lti_launch13_t l;
+    lti_launch_rec_t rec;
+    lti_launch_ids_t ids;
+    lti_platform_keys_log_t keylog;
+    lti_err_t err;
+    int64_t now = ptech_now(), leeway = ptech_cfg_dur(c->clock_leeway, 60);
+    int known = 0;
+
+    lti_err_clear(&err);
+    if (r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return ptech_error_page(r, HTTP_METHOD_NOT_ALLOWED, NULL,
+                                apr_psprintf(r->pool, "An LTI 1.3 launch is a form POST from "
+                                             "the platform; this request was a %s.",
+                                             r->method), "lti13_method", 1);
+    }
+    if (store == NULL) {
+        return ptech_error_page(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                                "The tool's database is not available.", "store_unavailable", 0);
+    }
+    if (read_params(r, LAUNCH_MAX_BODY, &kv, &err) != LTI_OK) {
+        return refuse(r, &err);
+    }
+    if (lti_kv_get(kv, "error") != NULL) {
+        lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_platform_error",
+                    "The platform refused the login: %s%s%s", lti_kv_get(kv, "error"),
+                    lti_kv_get(kv, "error_description") ? " — " : "",
+                    lti_kv_get(kv, "error_description") ? lti_kv_get(kv, "error_description")
+                                                        : "");
+        return refuse(r, &err);
+    }
+    token = lti_kv_get(kv, "id_token");
+    state = lti_kv_get(kv, "state");
+    if (token == NULL || state == NULL || lti_kv_count(kv, "id_token") != 1
+        || lti_kv_count(kv, "state") != 1) {
+        lti_err_set(&err, LTI_ERR_MISSING, token ? "lti13_no_state" : "lti13_no_id_token",
+                    "The launch has no %s (it must come from the platform after /ptech/login).",
+                    token ? "state" : "id_token");
+        return refuse(r, &err);
+    }
+    /* The state is single use: taken (deleted) whatever happens next. */
+    if (lti_store_state_take(store, r->pool, state, now, &ls, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_NOT_FOUND) {
+            lti_err_set(&err, LTI_ERR_REPLAY, "lti13_state_unknown",
+                        "This launch's state is unknown or was already used: launch the "
+                        "activity again from the LMS.");
+        }
+        return refuse(r, &err);
+    }
+    cookie = state_cookie(r, state);
+    if (cookie == NULL) {
+        lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_no_cookie",
+                    "The browser did not send back the login cookie: third-party cookies are "
+                    "probably blocked in the LMS frame. Open the activity in a new window.");
+        return refuse(r, &err);
+    }
+    if (!lti_ct_streq(lti_sha256_hex(r->pool, cookie, strlen(cookie)), ls.browser)) {
+        lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_mismatch",
+                    "The login cookie does not belong to this launch's state.");
+        return refuse(r, &err);
+    }
+    if (lti_jwt_parse(r->pool, token, strlen(token), &jwt, &err) != LTI_OK) {
+        return refuse(r, &err);
+    }
+    if (lti_store_platform_by_id(store, r->pool, ls.platform_id, &pf, &err) != LTI_OK) {
+        return refuse(r, &err);
+    }
+    memset(&http, 0, sizeof(http));
+    http.timeout = ptech_cfg_dur(c->http_timeout, 10);
+    http.ca_file = c->ca_file;
+    http.proxy = c->http_proxy;
+    http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
+    if (lti_platform_verify(r->pool, store, &pf, jwt, &http, now,
+                            ptech_cfg_dur(c->jwks_cache_ttl, 3600), &keylog, &err) != LTI_OK) {
+        return refuse(r, &err);
+    }
+    memset(&exp, 0, sizeof(exp));
+    exp.issuer = pf.issuer;
+    exp.client_id = pf.client_id;
+    exp.nonce = ls.nonce;
+    exp.target_link_uri = ls.target_link_uri;
+    exp.now = now;
+    exp.leeway = leeway;
+    if (lti_launch13_validate(r->pool, jwt->claims, &exp, &l, &err) != LTI_OK) {
+        return refuse(r, &err);
+    }
+    for (int i = 0; i < pf.deployments->nelts && !known; i++) {
+        known = strcmp(APR_ARRAY_IDX(pf.deployments, i, const char *), l.deployment_id) == 0;
+    }
+    if (!known) {
+        if (!ptech_cfg_flag(c->auto_deployments)) {
+            lti_err_set(&err, LTI_ERR_UNKNOWN_KEY, "lti13_unknown_deployment",
+                        "The deployment id %s is not registered for platform %s (ptechctl "
+                        "platform add ... --deployment ID, or PTechAutoDeployments On).",
+                        l.deployment_id, pf.issuer);
+            return refuse(r, &err);
+        }
+        if (lti_store_deployment_add(store, pf.id, l.deployment_id, now, &err) != LTI_OK) {
+            return ptech_lti_error(r, &err, NULL, 0);
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00040: LTI 1.3 launch from %s, clock skew "
+                  "%" APR_INT64_T_FMT " s%s", pf.issuer, (apr_int64_t)l.skew,
+                  keylog.fetched ? ", platform keys fetched" : "");
+    if (strcmp(l.message_type, "LtiDeepLinkingRequest") == 0) {
+        /* Content selection arrives with the experience issue; nothing is recorded. */
+        const char *lang = lti_lang_of(l.locale);
+
+        ptech_page_begin(r, lang, "Deep Linking", NULL);
+        ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "dl_later")), "</h1>\n<p>",
+                  ptech_esc(r->pool, ptech_msg(lang, "dl_later_text")), "</p>\n", NULL);
+        return ptech_page_end(r);
+    }
+
+    memset(&rec, 0, sizeof(rec));
+    rec.tenant = apr_pstrcat(r->pool, "lti13:", pf.issuer, "#", pf.client_id, NULL);
+    rec.nonce_scope = apr_psprintf(r->pool, "lti13:%" APR_INT64_T_FMT, (apr_int64_t)pf.id);
+    /* Consumed once for good (fail closed): kept past the token's life. */
+    rec.nonce = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT ":%s", (apr_int64_t)l.iat,
+                             l.nonce);
+    rec.nonce_expires = (l.exp > now ? l.exp : now) + leeway + 1;
+    rec.version = "1.3";
+    rec.user_id = l.sub;
+    rec.given_name = l.given_name;
+    rec.family_name = l.family_name;
+    rec.full_name = l.full_name;
+    rec.email = l.email;
+    rec.context_id = l.context_id;
+    rec.context_title = l.context_title;
+    rec.context_label = l.context_label;
+    rec.context_type = l.context_type;
+    rec.link_id = l.link_id;
+    rec.link_title = l.link_title;
+    rec.course_id = l.custom_course;
+    rec.roles = l.roles;
+    rec.roles_raw = l.roles_raw;
+    rec.locale = l.locale;
+    rec.result_sourcedid = json_text_field(r->pool, l.basic_outcome_json,
+                                           "lis_result_sourcedid");
+    rec.outcome_url = json_text_field(r->pool, l.basic_outcome_json, "lis_outcome_service_url");
+    rec.link_claims = link_claims(r->pool, &l);
+    rec.lms_origin = NULL;
+    {
+        apr_uri_t u;
+
+        if (apr_uri_parse(r->pool, pf.issuer, &u) == APR_SUCCESS && u.scheme && u.hostname) {
+            rec.lms_origin = apr_psprintf(r->pool, "%s://%s%s%s", u.scheme, u.hostname,
+                                          u.port_str ? ":" : "", u.port_str ? u.port_str : "");
+        }
+    }
+    rec.now = now;
+    if (ptech_session_new(r, &sid, &rec, &err) != LTI_OK
+        || lti_store_launch_record(store, &rec, &ids, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_REPLAY) {
+            err.reason = "jwt_nonce_replay";
+            snprintf(err.text, sizeof(err.text), "This id_token was already used (its nonce "
+                     "was seen before): launch the activity again from the LMS.");
+        }
+        return refuse(r, &err);
+    }
+    ptech_session_set_cookie(r, sid);
+    return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
+                                         NULL));
+}
