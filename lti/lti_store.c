@@ -260,3 +260,15 @@ lti_status_t lti_store_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, i
     return logged("jwks_refetch_claim",
                   s->ops->jwks_refetch_claim(s, platform_id, now, interval, allowed, err), err);
 }
+
+lti_status_t lti_store_setting_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                   const char **value, lti_err_t *err)
+{
+    return logged("setting_get", s->ops->setting_get(s, p, name, value, err), err);
+}
+
+lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char *value,
+                                   int64_t now, lti_err_t *err)
+{
+    return logged("setting_add", s->ops->setting_add(s, name, value, now, err), err);
+}

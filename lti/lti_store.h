@@ -180,6 +180,10 @@ typedef struct lti_store_ops_t {
     lti_status_t (*key_rotate)(lti_store_t *s, int64_t now, lti_err_t *err);
     lti_status_t (*platform_by_id)(lti_store_t *s, apr_pool_t *p, int64_t id,
                                    lti_platform_t *out, lti_err_t *err);
+    lti_status_t (*setting_get)(lti_store_t *s, apr_pool_t *p, const char *name,
+                                const char **value, lti_err_t *err);
+    lti_status_t (*setting_add)(lti_store_t *s, const char *name, const char *value,
+                                int64_t now, lti_err_t *err);
     lti_status_t (*state_put)(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
     lti_status_t (*state_take)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
                                lti_login_state_t *out, lti_err_t *err);
@@ -334,6 +338,15 @@ lti_status_t lti_store_jwks_put(lti_store_t *s, int64_t platform_id, const char 
  * most one caller per interval seconds across every process on the store. */
 lti_status_t lti_store_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, int64_t now,
                                           int64_t interval, int *allowed, lti_err_t *err);
+
+/* A named setting shared by every node (e.g. the demo platform's sealed key).
+ * LTI_ERR_NOT_FOUND if unset. */
+lti_status_t lti_store_setting_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                   const char **value, lti_err_t *err);
+
+/* Sets a named setting once: LTI_ERR_EXISTS if it is already set (keep the first). */
+lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char *value,
+                                   int64_t now, lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

@@ -110,7 +110,9 @@ static const char *const migrations[] = {
     "CREATE INDEX login_states_expires ON login_states (expires);"
     "CREATE UNIQUE INDEX tool_keys_one_live ON tool_keys (state)"
     "  WHERE state IN ('current', 'next');"
-    "ALTER TABLE resource_links ADD COLUMN claims TEXT;",
+    "ALTER TABLE resource_links ADD COLUMN claims TEXT;"
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
+    "  updated INTEGER NOT NULL);",
 };
 
 enum {
@@ -151,6 +153,8 @@ enum {
     ST_KEY_PROMOTE,
     ST_KEY_INSERT,
     ST_PLATFORM_BY_ID,
+    ST_SETTING_GET,
+    ST_SETTING_ADD,
     ST_STATE_PUT,
     ST_STATE_TAKE,
     ST_STATE_PURGE,
@@ -291,6 +295,9 @@ static const char *const sql[ST__COUNT] = {
     [ST_KEY_PROMOTE] = "UPDATE tool_keys SET state = 'current' WHERE state = 'next'",
     [ST_KEY_INSERT] = "INSERT INTO tool_keys (kid, state, public_jwk, private_sealed, created)"
                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [ST_SETTING_GET] = "SELECT value FROM settings WHERE name = ?",
+    [ST_SETTING_ADD] = "INSERT INTO settings (name, value, updated) VALUES (?, ?, ?)"
+                       " ON CONFLICT (name) DO NOTHING",
     [ST_PLATFORM_BY_ID] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url,"
                           " created FROM platforms WHERE id = ?",
     [ST_STATE_PUT] = "INSERT INTO login_states (state, platform_id, nonce, target_link_uri,"
@@ -1711,39 +1718,91 @@ static lti_status_t sq_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, i
     return rv;
 }
 
+static lti_status_t sq_setting_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                   const char **value, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_SETTING_GET, err)) != NULL) {
+        bind_text(st, 1, name);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *value = col_text(p, st, 0);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "setting_unset", "%s is not set", name);
+        }
+        else {
+            rv = db_err(q, err, "setting get");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_setting_add(lti_store_t *s, const char *name, const char *value,
+                                   int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_SETTING_ADD, err)) != NULL) {
+        bind_text(st, 1, name);
+        bind_text(st, 2, value);
+        sqlite3_bind_int64(st, 3, now);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_EXISTS, "setting_exists", "%s is already set", name);
+    }
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
-    "sqlite3",
-    sq_close,
-    sq_migrate,
-    sq_schema_version,
-    sq_consumer_add,
-    sq_consumer_get,
-    sq_consumer_list,
-    sq_consumer_remove,
-    sq_catalog_put,
-    sq_catalog_current,
-    sq_nonce_use,
-    sq_purge,
-    sq_audit_add,
-    sq_audit_recent,
-    sq_launch_record,
-    sq_session_get,
-    sq_link_set_course,
-    sq_link_learners,
-    sq_platform_add,
-    sq_platform_list,
-    sq_platform_remove,
-    sq_platform_get,
-    sq_deployment_add,
-    sq_key_list,
-    sq_key_add,
-    sq_key_rotate,
-    sq_platform_by_id,
-    sq_state_put,
-    sq_state_take,
-    sq_jwks_get,
-    sq_jwks_put,
-    sq_jwks_refetch_claim,
+    .name = "sqlite3",
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .consumer_add = sq_consumer_add,
+    .consumer_get = sq_consumer_get,
+    .consumer_list = sq_consumer_list,
+    .consumer_remove = sq_consumer_remove,
+    .catalog_put = sq_catalog_put,
+    .catalog_current = sq_catalog_current,
+    .nonce_use = sq_nonce_use,
+    .purge = sq_purge,
+    .audit_add = sq_audit_add,
+    .audit_recent = sq_audit_recent,
+    .launch_record = sq_launch_record,
+    .session_get = sq_session_get,
+    .link_set_course = sq_link_set_course,
+    .link_learners = sq_link_learners,
+    .platform_add = sq_platform_add,
+    .platform_list = sq_platform_list,
+    .platform_remove = sq_platform_remove,
+    .platform_get = sq_platform_get,
+    .deployment_add = sq_deployment_add,
+    .key_list = sq_key_list,
+    .key_add = sq_key_add,
+    .key_rotate = sq_key_rotate,
+    .platform_by_id = sq_platform_by_id,
+    .state_put = sq_state_put,
+    .state_take = sq_state_take,
+    .jwks_get = sq_jwks_get,
+    .jwks_put = sq_jwks_put,
+    .jwks_refetch_claim = sq_jwks_refetch_claim,
+    .setting_get = sq_setting_get,
+    .setting_add = sq_setting_add,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the

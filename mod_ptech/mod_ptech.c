@@ -72,7 +72,7 @@ static int setup_store(apr_pool_t *ptemp, server_rec *s, ptech_srv_cfg *c)
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00013: tool keys: %s", err.text);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (ptech_cfg_flag(c->demo_platform) && ptech_demo_setup(store, ptemp, &err) != LTI_OK) {
+    if (ptech_cfg_flag(c->demo_platform) && ptech_demo_setup(store, ptemp, c, &err) != LTI_OK) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00005: demo platform: %s", err.text);
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -120,7 +120,9 @@ int ptech_handle_jwks(request_rec *r);
 lti_status_t ptech_keys_ensure(lti_store_t *store, apr_pool_t *p, const unsigned char key[32],
                                lti_err_t *err);
 
-/* Makes sure the demo consumer exists (PTechDemoPlatform On); called at start-up. */
-lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, lti_err_t *err);
+/* Makes sure the demo LMS is registered (PTechDemoPlatform On): its LTI 1.1 consumer and,
+ * with PTechPublicURL, its LTI 1.3 platform and signing key.  Called at start-up. */
+lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, const ptech_srv_cfg *c,
+                              lti_err_t *err);
 
 #endif

@@ -1,9 +1,12 @@
 /* ptech_handler_demo.c -- the demo LMS (PTechDemoPlatform On only): it launches the tool
  * through the real endpoints with real signed LTI 1.1 forms, so the whole loop can be seen
  * in a browser without a Moodle. */
+#include <stdlib.h>
+
 #include <apr_strings.h>
 
 #include "ptech.h"
+#include "ptech_session.h"
 
 APLOG_USE_MODULE(ptech);
 
@@ -27,21 +30,97 @@ static const persona_t personas[] = {
      "urn:lti:role:ims/lis/TeachingAssistant", "fr-FR", "Karim Alaoui — facilitateur (doctorant)"},
 };
 
-lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, lti_err_t *err)
-{
-    lti_consumer_t c;
-    const char *secret;
-    lti_status_t rv = lti_store_consumer_get(store, p, DEMO_KEY, &c, err);
+#define DEMO_CLIENT_ID "ptech-demo"
+#define DEMO_DEPLOYMENT "1"
+#define DEMO_KEY_SETTING "demo.platform_key"
 
-    if (rv != LTI_ERR_NOT_FOUND) {
+/* The demo platform's issuer: the tool's public URL + /ptech/demo. */
+static const char *demo_issuer(apr_pool_t *p, const char *base)
+{
+    return apr_pstrcat(p, base, PTECH_PREFIX, "/demo", NULL);
+}
+
+lti_status_t ptech_demo_setup(lti_store_t *store, apr_pool_t *p, const ptech_srv_cfg *c,
+                              lti_err_t *err)
+{
+    lti_consumer_t cons;
+    lti_platform_t pf;
+    lti_keypair_t kp;
+    const char *secret, *iss, *value;
+    json_t *o;
+    char *text;
+    lti_status_t rv = lti_store_consumer_get(store, p, DEMO_KEY, &cons, err);
+
+    if (rv == LTI_ERR_NOT_FOUND) {
+        if ((secret = lti_random_hex(p, 24)) == NULL) {
+            return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no randomness available");
+        }
+        rv = lti_store_consumer_add(store, DEMO_KEY, secret, 0, ptech_now(), err);
+    }
+    if (rv != LTI_OK && rv != LTI_ERR_EXISTS) {
         return rv;
     }
-    secret = lti_random_hex(p, 24);
-    if (secret == NULL) {
-        return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no randomness available");
+    if (c->public_url == NULL) {
+        lti_log(LTI_LOG_WARN, "demo platform: no PTechPublicURL, so no LTI 1.3 demo launches");
+        return LTI_OK;
     }
-    rv = lti_store_consumer_add(store, DEMO_KEY, secret, 0, ptech_now(), err);
+    /* LTI 1.3: the demo LMS signs with its own key, published at /ptech/demo/jwks. */
+    if (lti_store_setting_get(store, p, DEMO_KEY_SETTING, &value, err) == LTI_ERR_NOT_FOUND) {
+        if ((rv = lti_keypair_generate(p, &kp, err)) != LTI_OK) {
+            return rv;
+        }
+        o = json_pack("{s:s, s:s, s:s}", "kid", kp.kid, "jwk", kp.public_jwk, "sealed",
+                      lti_seal(p, c->secret_key, DEMO_KEY_SETTING, kp.private_pem,
+                               strlen(kp.private_pem), err));
+        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (text == NULL) {
+            return lti_err_set(err, LTI_ERR_CRYPTO, "demo_key", "cannot make the demo key");
+        }
+        rv = lti_store_setting_add(store, DEMO_KEY_SETTING, text, ptech_now(), err);
+        free(text);
+        if (rv != LTI_OK && rv != LTI_ERR_EXISTS) {
+            return rv;
+        }
+    }
+    iss = demo_issuer(p, c->public_url);
+    memset(&pf, 0, sizeof(pf));
+    pf.issuer = iss;
+    pf.client_id = DEMO_CLIENT_ID;
+    pf.auth_url = apr_pstrcat(p, iss, "/auth", NULL);
+    pf.token_url = apr_pstrcat(p, iss, "/token", NULL);
+    pf.jwks_url = apr_pstrcat(p, iss, "/jwks", NULL);
+    pf.deployments = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(pf.deployments, const char *) = DEMO_DEPLOYMENT;
+    rv = lti_store_platform_add(store, &pf, ptech_now(), err);
     return rv == LTI_ERR_EXISTS ? LTI_OK : rv;
+}
+
+/* The demo platform key: kid, public JWK text and private PEM. */
+static lti_status_t demo_key(request_rec *r, const char **kid, const char **jwk,
+                             const char **pem, lti_err_t *err)
+{
+    lti_store_t *store = ptech_store(r);
+    const char *value;
+    json_t *o;
+    lti_status_t rv;
+
+    if (store == NULL) {
+        return lti_err_set(err, LTI_ERR_STORE, "store_unavailable", "no store");
+    }
+    if ((rv = lti_store_setting_get(store, r->pool, DEMO_KEY_SETTING, &value, err)) != LTI_OK) {
+        return rv;
+    }
+    if ((o = json_loads(value, 0, NULL)) == NULL) {
+        return lti_err_set(err, LTI_ERR_MALFORMED, "demo_key", "the demo key is damaged");
+    }
+    *kid = apr_pstrdup(r->pool, json_string_value(json_object_get(o, "kid")));
+    *jwk = apr_pstrdup(r->pool, json_string_value(json_object_get(o, "jwk")));
+    rv = pem ? lti_unseal(r->pool, ptech_cfg(r->server)->secret_key, DEMO_KEY_SETTING,
+                          json_string_value(json_object_get(o, "sealed")), pem, NULL, err)
+             : LTI_OK;
+    json_decref(o);
+    return rv;
 }
 
 static int demo_home(request_rec *r)
@@ -49,10 +128,10 @@ static int demo_home(request_rec *r)
     const lti_catalog_t *cat = ptech_cfg(r->server)->catalog;
 
     ptech_page_begin(r, "fr", "Démo LMS", NULL);
-    ap_rputs("<h1>Démo LMS (LTI 1.1)</h1>\n"
+    ap_rputs("<h1>Démo LMS</h1>\n"
              "<p>Cette page joue le rôle de Moodle : elle lance l'outil par un formulaire "
-             "LTI 1.1 signé (OAuth 1.0a HMAC-SHA1), comme le fait une activité « Outil "
-             "externe ».</p>\n"
+             "LTI 1.1 signé (OAuth 1.0a HMAC-SHA1), ou en LTI 1.3 (connexion OIDC, puis un "
+             "id_token signé RS256 par la démo), comme une activité « Outil externe ».</p>\n"
              "<form class=\"card\" method=\"get\" action=\"" PTECH_PREFIX "/demo/launch\" "
              "target=\"tool\">\n<p><label for=\"persona\">Utilisateur</label><br>\n"
              "<select id=\"persona\" name=\"persona\">\n", r);
@@ -70,7 +149,9 @@ static int demo_home(request_rec *r)
     ap_rputs("</select></p>\n<p><label for=\"link\">Activité (resource_link_id)</label><br>\n"
              "<select id=\"link\" name=\"link\"><option value=\"1\">Activité 1</option>"
              "<option value=\"2\">Activité 2</option><option value=\"3\">Activité 3</option>"
-             "</select></p>\n<p><button type=\"submit\">Lancer (LTI 1.1)</button></p>\n"
+             "</select></p>\n<p><button type=\"submit\">Lancer (LTI 1.1)</button>\n"
+             "<button type=\"submit\" formaction=\"" PTECH_PREFIX "/demo/launch13\">"
+             "Lancer (LTI 1.3)</button></p>\n"
              "</form>\n<iframe name=\"tool\" title=\"Outil Open P-Tech\"></iframe>\n", r);
     return ptech_page_end(r);
 }
@@ -163,6 +244,147 @@ static int demo_launch(request_rec *r)
     return ptech_page_end(r);
 }
 
+/* The persona, course and link of a demo launch from the query string. */
+static int demo_query(request_rec *r, const persona_t **who, const char **course,
+                      const char **link)
+{
+    apr_array_header_t *q = lti_kv_make(r->pool, 8);
+
+    if (r->args != NULL
+        && lti_form_parse(r->pool, r->args, strlen(r->args), 16, q, NULL) != LTI_OK) {
+        return 0;
+    }
+    *who = find_persona(lti_kv_get(q, "persona"));
+    *course = lti_kv_get(q, "course");
+    *link = lti_kv_get(q, "link");
+    return *who != NULL && *link != NULL && **link != '\0'
+           && strspn(*link, "0123456789") == strlen(*link)
+           && (*course == NULL || strspn(*course, "abcdefghijklmnopqrstuvwxyz0123456789-")
+                                      == strlen(*course));
+}
+
+/* LTI 1.3, step 1: the platform's third-party-initiated login, to the tool's /ptech/login. */
+static int demo_launch13(request_rec *r)
+{
+    const char *base = ptech_base_url(r), *course, *link;
+    const persona_t *who;
+
+    if (!demo_query(r, &who, &course, &link)) {
+        return ptech_error_page(r, HTTP_BAD_REQUEST, "fr", "Choose a user and an activity.",
+                                "demo_bad_request", 0);
+    }
+    return ptech_redirect(r, apr_pstrcat(r->pool, base, PTECH_PREFIX, "/login?iss=",
+                                         lti_pct_encode(r->pool, demo_issuer(r->pool, base)),
+                                         "&login_hint=", who->id, "&target_link_uri=",
+                                         lti_pct_encode(r->pool, apr_pstrcat(r->pool, base,
+                                                        PTECH_PREFIX, "/launch", NULL)),
+                                         "&lti_message_hint=",
+                                         lti_pct_encode(r->pool, apr_pstrcat(r->pool, link, "|",
+                                                        course ? course : "", NULL)),
+                                         "&client_id=" DEMO_CLIENT_ID
+                                         "&lti_deployment_id=" DEMO_DEPLOYMENT, NULL));
+}
+
+#define ROLE_URI "http://purl.imsglobal.org/vocab/lis/v2/membership"
+
+/* LTI 1.3, step 2: the platform's authorization endpoint: checks the tool's request, signs
+ * an id_token like Moodle's and posts it back with the state. */
+static int demo_auth(request_rec *r)
+{
+    apr_array_header_t *q = lti_kv_make(r->pool, 16);
+    const char *base = ptech_base_url(r), *iss = demo_issuer(r->pool, base);
+    const char *redirect = apr_pstrcat(r->pool, base, PTECH_PREFIX, "/launch", NULL);
+    const char *hint, *bar, *link, *course, *kid, *jwk, *pem, *token, *role;
+    const persona_t *who;
+    json_t *claims;
+    int64_t now = ptech_now();
+    lti_err_t err;
+
+    if (r->args == NULL
+        || lti_form_parse(r->pool, r->args, strlen(r->args), 32, q, &err) != LTI_OK) {
+        return ptech_error_page(r, HTTP_BAD_REQUEST, "fr", "Bad authorization request.",
+                                "demo_auth", 0);
+    }
+    hint = lti_kv_get(q, "lti_message_hint");
+    who = find_persona(lti_kv_get(q, "login_hint"));
+    if (who == NULL || hint == NULL || (bar = strchr(hint, '|')) == NULL
+        || !lti_ct_streq(lti_kv_get(q, "client_id"), DEMO_CLIENT_ID)
+        || !lti_ct_streq(lti_kv_get(q, "redirect_uri"), redirect)
+        || !lti_ct_streq(lti_kv_get(q, "response_type"), "id_token")
+        || !lti_ct_streq(lti_kv_get(q, "scope"), "openid")
+        || lti_kv_get(q, "state") == NULL || lti_kv_get(q, "nonce") == NULL) {
+        return ptech_error_page(r, HTTP_BAD_REQUEST, "fr", "The tool's authorization request "
+                                "is not what the demo platform expects.", "demo_auth", 0);
+    }
+    link = apr_pstrndup(r->pool, hint, bar - hint);
+    course = bar[1] ? bar + 1 : NULL;
+    if (demo_key(r, &kid, &jwk, &pem, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, "fr", 0);
+    }
+    role = strcmp(who->roles, "Instructor") == 0 ? ROLE_URI "#Instructor"
+           : strcmp(who->roles, "Learner") == 0  ? ROLE_URI "#Learner"
+                                                 : ROLE_URI "/Instructor#TeachingAssistant";
+    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+                       " s:{s:s, s:s}, s:[s], s:{s:s, s:s, s:s, s:[s]},"
+                       " s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}",
+                       "iss", iss, "aud", DEMO_CLIENT_ID, "sub", who->user_id,
+                       "iat", (json_int_t)now, "exp", (json_int_t)(now + 60),
+                       "nonce", lti_kv_get(q, "nonce"),
+                       "given_name", who->given, "family_name", who->family,
+                       "name", apr_pstrcat(r->pool, who->given, " ", who->family, NULL),
+                       "email", who->email,
+                       LTI_CLAIM "deployment_id", DEMO_DEPLOYMENT,
+                       LTI_CLAIM "message_type", "LtiResourceLinkRequest",
+                       LTI_CLAIM "version", "1.3.0",
+                       LTI_CLAIM "resource_link", "id", apr_pstrcat(r->pool, "13-", link, NULL),
+                       "title", apr_pstrcat(r->pool, "Activité ", link, " (LTI 1.3)", NULL),
+                       LTI_CLAIM "roles", role,
+                       LTI_CLAIM "context", "id", "demo-course-1", "label", "OPT101",
+                       "title", "Open P-Tech — Casablanca (démo)", "type", "CourseSection",
+                       LTI_CLAIM "launch_presentation", "locale", who->locale,
+                       "document_target", "iframe", "return_url",
+                       apr_pstrcat(r->pool, base, PTECH_PREFIX, "/demo", NULL),
+                       LTI_CLAIM "tool_platform", "guid", DEMO_GUID, "name", "Démo LMS",
+                       "product_family_code", "moodle");
+    if (claims == NULL) {
+        return ptech_error_page(r, HTTP_INTERNAL_SERVER_ERROR, "fr", "Cannot build the token.",
+                                "demo_auth", 0);
+    }
+    json_object_set_new(claims, LTI_CLAIM "target_link_uri", json_string(redirect));
+    if (course != NULL) {
+        json_object_set_new(claims, LTI_CLAIM "custom", json_pack("{s:s}", "course", course));
+    }
+    token = lti_jwt_sign(r->pool, kid, pem, claims, &err);
+    json_decref(claims);
+    if (token == NULL) {
+        return ptech_lti_error(r, &err, "fr", 0);
+    }
+    ptech_page_begin(r, "fr", "Connexion", NULL);
+    ap_rvputs(r, "<form id=\"autosubmit\" method=\"post\" action=\"",
+              ptech_esc(r->pool, redirect), "\">\n<input type=\"hidden\" name=\"id_token\" "
+              "value=\"", ptech_esc(r->pool, token), "\">\n<input type=\"hidden\" "
+              "name=\"state\" value=\"", ptech_esc(r->pool, lti_kv_get(q, "state")), "\">\n"
+              "<button type=\"submit\">Lancer l'outil</button>\n</form>\n<script src=\""
+              PTECH_PREFIX "/static/autosubmit.js\"></script>\n", NULL);
+    return ptech_page_end(r);
+}
+
+/* The demo platform's public keys. */
+static int demo_jwks(request_rec *r)
+{
+    const char *kid, *jwk, *doc;
+    lti_err_t err;
+
+    if (demo_key(r, &kid, &jwk, NULL, &err) != LTI_OK
+        || (doc = lti_jwks_document(r->pool, &jwk, 1, &err)) == NULL) {
+        return ptech_lti_error(r, &err, "fr", 0);
+    }
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "max-age=300");
+    ap_rputs(doc, r);
+    return OK;
+}
+
 int ptech_handle_demo(request_rec *r, const char *rest)
 {
     if (r->method_number != M_GET) {
@@ -174,6 +396,15 @@ int ptech_handle_demo(request_rec *r, const char *rest)
     }
     if (strcmp(rest, "/launch") == 0) {
         return demo_launch(r);
+    }
+    if (strcmp(rest, "/launch13") == 0) {
+        return demo_launch13(r);
+    }
+    if (strcmp(rest, "/auth") == 0) {
+        return demo_auth(r);
+    }
+    if (strcmp(rest, "/jwks") == 0) {
+        return demo_jwks(r);
     }
     return ptech_error_page(r, HTTP_NOT_FOUND, "fr", "There is no such demo page.",
                             "not_found", 0);
