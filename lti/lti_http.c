@@ -52,9 +52,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
     sink_t *k = arg;
     size_t len = size * n;
-    const char *line = apr_pstrmemdup(k->pool, data, len);
+    char *line = apr_pstrmemdup(k->pool, data, len);
 
-    if (strncasecmp(line, "cache-control:", 14) == 0) {
+    /* Header names and Cache-Control directives are case-insensitive (RFC 9111 5.2). */
+    for (char *c = line; *c; c++) {
+        *c = (char)tolower((unsigned char)*c);
+    }
+    if (strncmp(line, "cache-control:", 14) == 0) {
         const char *m = strstr(line, "max-age=");
 
         if (m != NULL && isdigit((unsigned char)m[8])) {

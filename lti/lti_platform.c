@@ -18,10 +18,14 @@ static lti_status_t fetch(apr_pool_t *p, lti_store_t *store, const lti_platform_
     o.max_bytes = LTI_JWKS_MAX_BYTES;
     rv = lti_http_get(p, pf->jwks_url, "application/json", &o, &resp, err);
     if (rv != LTI_OK) {
+        /* An insecure URL or an oversize key set keep their own reason. */
+        if (rv == LTI_ERR_TOO_LARGE || rv == LTI_ERR_FORBIDDEN) {
+            return rv;
+        }
         if (err) {
             err->reason = "jwks_unreachable";
         }
-        return rv == LTI_ERR_TOO_LARGE || rv == LTI_ERR_FORBIDDEN ? rv : LTI_ERR_UPSTREAM;
+        return LTI_ERR_UPSTREAM;
     }
     if (resp.status != 200) {
         return lti_err_set(err, LTI_ERR_UPSTREAM, "jwks_unreachable",

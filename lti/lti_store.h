@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 3
+#define LTI_STORE_SCHEMA_VERSION 4
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -321,8 +321,8 @@ lti_status_t lti_store_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
 /* Stores an OIDC login state. */
 lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
 
-/* Consumes a login state (deleted whatever follows).  LTI_ERR_NOT_FOUND if unknown, used
- * or expired. */
+/* Consumes a login state (deleted whatever follows).  LTI_ERR_NOT_FOUND "state_unknown" if
+ * unknown or used, LTI_ERR_EXPIRED "state_expired" if expired (deleted all the same). */
 lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
                                   int64_t now, lti_login_state_t *out, lti_err_t *err);
 

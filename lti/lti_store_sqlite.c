@@ -108,9 +108,11 @@ static const char *const migrations[] = {
     "  target_link_uri TEXT NOT NULL, browser TEXT NOT NULL, created INTEGER NOT NULL,"
     "  expires INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX login_states_expires ON login_states (expires);"
-    "CREATE UNIQUE INDEX tool_keys_one_live ON tool_keys (state)"
+    "ALTER TABLE resource_links ADD COLUMN claims TEXT;",
+
+    /* 3 -> 4: one current and one next tool key at most; shared settings */
+    "CREATE UNIQUE INDEX IF NOT EXISTS tool_keys_one_live ON tool_keys (state)"
     "  WHERE state IN ('current', 'next');"
-    "ALTER TABLE resource_links ADD COLUMN claims TEXT;"
     "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
     "  updated INTEGER NOT NULL);",
 };

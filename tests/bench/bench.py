@@ -3,7 +3,10 @@
 run, interleaved; httpd pinned to CPU 0, wrk to CPU 1.  Also the children's RSS after a
 10,000-launch warm-up and after 100,000 more.  Writes tests/bench/REPORT.md."""
 import concurrent.futures
+import http.server
+import json
 import os
+import threading
 import pwd
 import re
 import shutil
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 import requests
 
@@ -22,6 +26,8 @@ FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "moodle-4.5",
                        "lti11-launch-student.json")
 HTTPD = shutil.which("apache2") or "/usr/sbin/apache2"
 SIGNED = int(os.environ.get("BENCH_SIGNED", "220000"))
+# Prepared LTI 1.3 launches (each needs a real login first): per round.
+PER_ROUND13 = int(os.environ.get("BENCH_LTI13", "45000"))
 WARMUP, MORE = 10000, 100000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef"
@@ -92,6 +98,45 @@ def run_wrk(args, ppid):
     return r
 
 
+class Platform:
+    """A loopback LTI 1.3 platform: an RSA key and its JWKS, counting fetches."""
+
+    def __init__(self, d):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from jwt.algorithms import RSAAlgorithm
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.pem = os.path.join(d, "platform.pem")
+        with open(self.pem, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        self.kid = "bench-platform-1"
+        jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update(kid=self.kid, alg="RS256", use="sig")
+        body = json.dumps({"keys": [jwk]}).encode()
+        self.fetches = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.fetches += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=3600")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.issuer = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ptech-bench-")
     os.chmod(d, 0o755)
@@ -111,6 +156,12 @@ def main():
     subprocess.run(ctl + ["migrate"], check=True, capture_output=True)
     subprocess.run(ctl + ["consumer", "add", KEY, "--secret", SECRET], check=True,
                    capture_output=True)
+    platform = Platform(d)
+    subprocess.run(ctl + ["platform", "add", "--issuer", platform.issuer, "--client-id",
+                          "bench-client", "--auth-url", platform.issuer + "/auth",
+                          "--token-url", platform.issuer + "/token", "--jwks-url",
+                          platform.issuer + "/jwks", "--deployment", "1"],
+                   check=True, capture_output=True)
     port = free_port()
     base = "http://127.0.0.1:%d" % port
     conf = os.path.join(d, "httpd.conf")
@@ -146,6 +197,8 @@ PTechSecretKeyFile "{d}/secret.key"
 PTechCatalog "{root}/conf/catalog.xml"
 # Pre-signing and the run take minutes: a wide window keeps the pre-signed launches valid.
 PTechTimestampWindow 1h
+PTechStateTTL 1h
+PTechAllowInsecureLoopback On
 """.format(d=d, port=port, user=user, build=BUILD, db=db, base=base, root=ROOT))
     bodies = os.path.join(d, "launches.txt")
     print("bench: pre-signing %d launches with oauthlib ..." % SIGNED, flush=True)
@@ -171,15 +224,42 @@ PTechTimestampWindow 1h
         with concurrent.futures.ThreadPoolExecutor(16) as ex:
             codes = list(ex.map(post, range(WARMUP)))
         assert codes.count(303) == WARMUP, "warm-up launches failed: %r" % set(codes)
+        print("bench: preparing %d LTI 1.3 launches (logins + PyJWT) ..." % (PER_ROUND13 * ROUNDS),
+              flush=True)
+        prepared = os.path.join(d, "launches13.txt")
+        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "prepare13.py"), base,
+                        platform.issuer, "bench-client", "1", platform.pem, platform.kid,
+                        str(PER_ROUND13 * ROUNDS + 8), prepared,
+                        FIXTURE.replace("lti11-launch-student", "lti13-launch-student")],
+                       check=True)
+        # One launch outside the rounds fetches the platform keys once.
+        first13 = open(prepared).readline().rstrip("\n").split("\t")
+        r = requests.post(base + "/ptech/launch", data=first13[1], allow_redirects=False,
+                          headers={"Cookie": first13[0],
+                                   "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 303, r.text
+        fetches_before = platform.fetches
+        login_url = base + "/ptech/login?" + urllib.parse.urlencode(
+            {"iss": platform.issuer, "login_hint": "3", "client_id": "bench-client",
+             "target_link_uri": base + "/ptech/launch", "lti_message_hint": '{"cmid":3}'})
         rss1 = children_rss_kb(httpd.pid)
         # Each launch round gets its own slice of lines; what it leaves is not reused.
         line, launched = WARMUP, 0
         slice_len = (SIGNED - WARMUP) * 2 // (3 * ROUNDS)
-        results = {"static": [], "launch": []}
+        results = {"static": [], "launch": [], "launch13": [], "login": []}
+        line13 = 8
         for rnd in range(ROUNDS):
             print("bench: round %d static" % (rnd + 1), flush=True)
             results["static"].append(run_wrk([base + "/static.txt"], httpd.pid))
-            print("bench: round %d launches" % (rnd + 1), flush=True)
+            print("bench: round %d LTI 1.3 launches" % (rnd + 1), flush=True)
+            r = run_wrk(["-s", os.path.join(HERE, "launch13.lua"), base, "--", prepared, "2",
+                         str(line13), str(line13 + PER_ROUND13)], httpd.pid)
+            print("bench: %r" % r, flush=True)
+            results["launch13"].append(r)
+            line13 += PER_ROUND13
+            print("bench: round %d login initiations" % (rnd + 1), flush=True)
+            results["login"].append(run_wrk([login_url], httpd.pid))
+            print("bench: round %d LTI 1.1 launches" % (rnd + 1), flush=True)
             r = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
                          str(line), str(line + slice_len)], httpd.pid)
             results["launch"].append(r)
@@ -197,23 +277,25 @@ PTechTimestampWindow 1h
             launched += n
         used = WARMUP + launched
         rss2 = children_rss_kb(httpd.pid)
+        jwks_fetches = platform.fetches - fetches_before
         del sess
     finally:
         httpd.terminate()
         httpd.wait(30)
     errors = [l for l in open(os.path.join(d, "error.log"))
               if re.search(r"\[(error|crit|alert|emerg)\]|database is locked", l)]
-    write_report(results, rss1, rss2, used - WARMUP, errors)
+    write_report(results, rss1, rss2, used - WARMUP, errors, jwks_fetches)
     shutil.rmtree(d, ignore_errors=True)
 
 
-def write_report(results, rss1, rss2, after, errors):
+def write_report(results, rss1, rss2, after, errors, jwks_fetches):
     def avg(kind, k):
         return sum(r[k] for r in results[kind]) / len(results[kind])
     st, la = avg("static", "rate"), avg("launch", "rate")
+    l13, lo = avg("launch13", "rate"), avg("login", "rate")
     cpu = os.popen("grep -m1 'model name' /proc/cpuinfo").read().split(":")[-1].strip()
     rows = []
-    for kind in ("static", "launch"):
+    for kind in ("static", "launch", "launch13", "login"):
         for i, r in enumerate(results[kind]):
             rows.append("| %s %d | %.0f | %.2f | %.2f | %.0f | %d |" % (
                 kind, i + 1, r["rate"], r["p50"], r["p99"], r["cpu_us"], r["bad"]))
@@ -228,13 +310,21 @@ httpd (event MPM, 1 child × 128 threads) pinned to CPU 0 with taskset; wrk
 (`-t2 -c64 -d10s --latency`) on CPU 1. Static = a 3-byte file served by the same httpd
 (core handler). Launch = POST /ptech/lti11 of unique Moodle-shaped LTI 1.1 launches pre-signed
 by oauthlib (signature verified, nonce checked, person/context/link/launch/session written,
-303 + cookie). Rounds are interleaved: static, launch, static, launch.
+303 + cookie). LTI 1.3 launch = POST /ptech/launch of an id_token (RS256, PyJWT) with its
+state and state cookie from a real login initiation made beforehand (state consumed, RSA
+signature verified with the cached platform JWKS, claims checked, launch recorded, 303).
+Login = GET /ptech/login (platform looked up, state stored, 302 to the platform).
+Rounds are interleaved: static, 1.3 launch, login, 1.1 launch, then again.
 
 | round | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx/3xx |
 |---|---|---|---|---|---|
 {rows}
 
-**Launches / static = {ratio:.0%}** ({la:.0f} / {st:.0f} req/s, averages of the rounds).
+Ratios to static (averages of the rounds, {st:.0f} req/s):
+- **LTI 1.1 launches: {ratio:.0%}** ({la:.0f}/s)
+- **LTI 1.3 id_token launches: {ratio13:.0%}** ({l13:.0f}/s; JWKS cached — fetches at the
+  platform during the rounds: {jwks})
+- **LTI 1.3 login initiations: {ratiolo:.0%}** ({lo:.0f}/s)
 
 Children's memory (kB, VmRSS / RssAnon) after a {warm}-launch warm-up and after {after}
 more launches. RssAnon is the heap; VmRSS also counts the pages of the store's file that
@@ -247,6 +337,7 @@ SQLite maps (mmap_size), which grow with the data, not with the number of reques
 Error-log lines at error level or above: {nerr}.
 """.format(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=cpu,
            rows="\n".join(rows), ratio=la / st, la=la, st=st, warm=WARMUP, after=after,
+           ratio13=l13 / st, l13=l13, ratiolo=lo / st, lo=lo, jwks=jwks_fetches,
            rss="\n".join(rss_rows), nerr=len(errors))
     with open(os.path.join(HERE, "REPORT.md"), "w") as f:
         f.write(report)

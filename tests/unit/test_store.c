@@ -1,7 +1,8 @@
 /* test_store.c -- the store interface over its SQLite backend: opening, migrations, WAL,
- * consumers, catalog revisions, nonces, purge, audit, launch records, sessions, links, and
- * two handles (two processes) on one file.  Each test works in its own database under a
- * temporary folder; sqlite3 is used directly to look behind the interface. */
+ * consumers, catalog revisions, nonces, purge, audit, launch records, sessions, links, LTI 1.3
+ * platforms, tool keys, login states and the platform key cache, and two handles (two
+ * processes) on one file.  Each test works in its own database under a temporary folder;
+ * sqlite3 is used directly to look behind the interface. */
 #include <ftw.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -349,6 +350,194 @@ static void test_migrate_from_v1(void **state)
 
         record(s, &r, &ids);
     }
+    apr_pool_destroy(p);
+}
+
+/* The 1 -> 2 step exactly as released (a frozen copy of migrations[1]). */
+static const char v2_ddl[] =
+    "CREATE TABLE persons (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL, given_name TEXT, family_name TEXT, full_name TEXT,"
+    "  email TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+    "  UNIQUE (tenant, user_id));"
+    "CREATE TABLE contexts (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  context_id TEXT NOT NULL, title TEXT, label TEXT, type TEXT,"
+    "  created INTEGER NOT NULL, updated INTEGER NOT NULL, UNIQUE (tenant, context_id));"
+    "CREATE TABLE resource_links (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+    "  link_id TEXT NOT NULL, context_pk INTEGER REFERENCES contexts(id), title TEXT,"
+    "  course_id TEXT, course_source TEXT, created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL, UNIQUE (tenant, link_id));"
+    "CREATE TABLE link_members (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), roles INTEGER NOT NULL,"
+    "  result_sourcedid TEXT, outcome_url TEXT, first_launch INTEGER NOT NULL,"
+    "  last_launch INTEGER NOT NULL, PRIMARY KEY (person_id, link_pk));"
+    "CREATE TABLE launches (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  version TEXT NOT NULL, roles INTEGER NOT NULL, roles_raw TEXT, locale TEXT,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  launch_id INTEGER NOT NULL, roles INTEGER NOT NULL, locale TEXT,"
+    "  csrf TEXT NOT NULL, lms_origin TEXT, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX sessions_expires ON sessions (expires);"
+    "CREATE TABLE nonces (scope TEXT NOT NULL, nonce TEXT NOT NULL,"
+    "  expires INTEGER NOT NULL, PRIMARY KEY (scope, nonce)) WITHOUT ROWID;"
+    "CREATE INDEX nonces_expires ON nonces (expires);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL, reason TEXT NOT NULL, scope TEXT, remote TEXT,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_reason ON audit (reason, at);";
+
+/* A version-2 store's rows: a consumer, a platform with a deployment, a tool key, and one
+ * 1.1 launch (person, context, link, membership, launch, live session, nonce, audit). */
+static const char v2_rows[] =
+    "INSERT INTO schema_migrations VALUES (1, 1600000000), (2, 1650000000);"
+    "INSERT INTO consumers VALUES ('old-moodle', 'old-secret', 5);"
+    "INSERT INTO platforms VALUES (7, 'https://lms.example.org', 'c-old',"
+    "  'https://lms.example.org/auth', 'https://lms.example.org/token',"
+    "  'https://lms.example.org/jwks', 8);"
+    "INSERT INTO deployments VALUES (7, 'dep-1', 8);"
+    "INSERT INTO tool_keys (kid, state, public_jwk, private_sealed, created)"
+    "  VALUES ('k-old', 'current', '{\"kid\":\"k-old\"}', 'v1.sealed', 9);"
+    "INSERT INTO persons VALUES (1, 'lti11:old-moodle', 'u1', 'Ada', 'Lovelace',"
+    "  'Ada Lovelace', 'ada@example.org', 10, 10);"
+    "INSERT INTO contexts VALUES (1, 'lti11:old-moodle', 'ctx1', 'Engines', 'ENG', NULL, 10,"
+    "  10);"
+    "INSERT INTO resource_links VALUES (1, 'lti11:old-moodle', 'link1', 1, 'Old link',"
+    "  'data-101', 'custom', 10, 10);"
+    "INSERT INTO link_members VALUES (1, 1, 1, 'src-old', NULL, 10, 10);"
+    "INSERT INTO launches VALUES (1, 1, 1, '1.1', 1, 'Learner', 'en', 10);"
+    "INSERT INTO sessions VALUES ('old-sess', 1, 1, 1, 1, 'en', 'old-csrf', NULL, 10,"
+    "  1700000100);"
+    "INSERT INTO nonces VALUES ('lti11:old-moodle', 'old-nonce', 1700000100);"
+    "INSERT INTO audit (at, http_status, reason) VALUES (11, 401, 'oauth_bad_signature');";
+
+/* A version-2 store holding data migrates to the current version, keeps every row, and
+ * the version-3 tables, index and column work. */
+static void test_migrate_from_v2(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_consumer_t c;
+    lti_platform_t pf;
+    lti_session_t sess;
+    lti_jwks_cache_t cache;
+    lti_toolkey_t k;
+    apr_array_header_t *list;
+    lti_launch_ids_t ids;
+    lti_err_t err;
+    int from = -1, to = -1, v = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    raw_exec(path, apr_pstrcat(p, "BEGIN;", v1_ddl, v2_ddl, v2_rows, "COMMIT;", NULL));
+
+    s = open_at(p, path);
+    assert_int_equal(lti_store_schema_version(s, &v, &err), LTI_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(lti_store_migrate(s, &from, &to, &err), LTI_OK);
+    assert_int_equal(from, 2);
+    assert_int_equal(to, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(lti_store_schema_version(s, &v, &err), LTI_OK);
+    assert_int_equal(v, LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM schema_migrations"),
+                     LTI_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(p, path, "SELECT applied FROM schema_migrations"
+                                      " WHERE version = 2"), 1650000000);
+
+    /* The old data is there. */
+    assert_int_equal(lti_store_consumer_get(s, p, "old-moodle", &c, &err), LTI_OK);
+    assert_string_equal(c.secret, "old-secret");
+    assert_int_equal(lti_store_platform_get(s, p, "https://lms.example.org", "c-old", &pf,
+                                            &err),
+                     LTI_OK);
+    assert_true(pf.id == 7);
+    assert_string_equal(pf.jwks_url, "https://lms.example.org/jwks");
+    assert_int_equal(pf.deployments->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(pf.deployments, 0, const char *), "dep-1");
+    assert_int_equal(lti_store_key_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    k = APR_ARRAY_IDX(list, 0, lti_toolkey_t);
+    assert_string_equal(k.kid, "k-old");
+    assert_string_equal(k.state, "current");
+    assert_string_equal(k.private_sealed, "v1.sealed");
+    assert_int_equal(lti_store_session_get(s, p, "old-sess", NOW, &sess, &err), LTI_OK);
+    assert_string_equal(sess.full_name, "Ada Lovelace");
+    assert_string_equal(sess.link_title, "Old link");
+    assert_string_equal(sess.context_title, "Engines");
+    assert_string_equal(sess.course_id, "data-101");
+    assert_string_equal(sess.csrf, "old-csrf");
+    assert_int_equal(lti_store_nonce_use(s, "lti11:old-moodle", "old-nonce", NOW, &err),
+                     LTI_ERR_REPLAY);
+    assert_int_equal(lti_store_audit_recent(s, p, 10, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    assert_null(raw_text(p, path, "SELECT claims FROM resource_links"));
+
+    /* What version 3 added works on the old rows. */
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                                      " AND name = 'tool_keys_one_live'"), 1);
+    k.kid = "k-other";
+    assert_int_equal(lti_store_key_add(s, &k, NOW, &err), LTI_ERR_EXISTS);
+    assert_int_equal(lti_store_jwks_get(s, p, 7, &cache, &err), LTI_OK);
+    assert_null(cache.jwks);
+    assert_int_equal(lti_store_jwks_put(s, 7, "{\"keys\":[]}", NOW, NOW + 60, &err), LTI_OK);
+    {
+        lti_login_state_t ls = {"st-1", 7, "nonce", "https://tool/launch", "b", NOW, NOW + 60};
+        lti_login_state_t got;
+
+        assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+        assert_int_equal(lti_store_state_take(s, p, "st-1", NOW, &got, &err), LTI_OK);
+    }
+    {
+        lti_launch_rec_t r = launch("u1", "n-new", "s-new");
+
+        r.tenant = r.nonce_scope = "lti11:old-moodle";
+        r.link_claims = "{\"ags\":true}";
+        record(s, &r, &ids);
+        assert_true(ids.person_id == 1);
+        assert_true(ids.link_pk == 1);
+        assert_string_equal(raw_text(p, path, "SELECT claims FROM resource_links"),
+                            "{\"ags\":true}");
+        assert_string_equal(raw_text(p, path, "SELECT course_id FROM resource_links"),
+                            "data-101");
+    }
+    apr_pool_destroy(p);
+}
+
+/* The 2 -> 3 step as first committed (eb8349d), before tool_keys_one_live was added to it. */
+static const char v3_first_ddl[] =
+    "CREATE TABLE platform_jwks (platform_id INTEGER PRIMARY KEY REFERENCES platforms(id)"
+    "  ON DELETE CASCADE, jwks TEXT, fetched INTEGER NOT NULL DEFAULT 0,"
+    "  expires INTEGER NOT NULL DEFAULT 0, last_refetch INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE login_states (state TEXT PRIMARY KEY, platform_id INTEGER NOT NULL"
+    "  REFERENCES platforms(id) ON DELETE CASCADE, nonce TEXT NOT NULL,"
+    "  target_link_uri TEXT NOT NULL, browser TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX login_states_expires ON login_states (expires);"
+    "ALTER TABLE resource_links ADD COLUMN claims TEXT;";
+
+/* A store that reached version 3 with the first 2 -> 3 step must still get one live key
+ * per state once migrated by this build (key_add's LTI_ERR_EXISTS depends on the index). */
+static void test_migrate_v3_first_release(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_toolkey_t k1 = {"k1", "current", "{}", "v1.a", 0, 0};
+    lti_toolkey_t k2 = {"k2", "current", "{}", "v1.b", 0, 0};
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    raw_exec(path, apr_pstrcat(p, "BEGIN;", v1_ddl, v2_ddl, v3_first_ddl,
+                               "INSERT INTO schema_migrations VALUES (1, 1), (2, 2), (3, 3);",
+                               "COMMIT;", NULL));
+    s = open_migrated(p, path);
+    assert_int_equal(lti_store_key_add(s, &k1, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_key_add(s, &k2, NOW, &err), LTI_ERR_EXISTS);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM tool_keys WHERE state = 'current'"),
+                     1);
     apr_pool_destroy(p);
 }
 
@@ -930,6 +1119,522 @@ static void test_link_learners(void **state)
     apr_pool_destroy(p);
 }
 
+/* ---- LTI 1.3: platforms, deployments, tool keys, login states, key cache ---- */
+
+#define MOODLE "https://moodle.example.org"
+#define CANVAS "https://canvas.example.edu"
+
+/* A platform registration of issuer and client with ndeps deployments (deps may be NULL). */
+static lti_platform_t platform(apr_pool_t *p, const char *issuer, const char *client,
+                               const char *const *deps, int ndeps)
+{
+    lti_platform_t pf;
+
+    memset(&pf, 0, sizeof(pf));
+    pf.issuer = issuer;
+    pf.client_id = client;
+    pf.auth_url = apr_pstrcat(p, issuer, "/auth", NULL);
+    pf.token_url = apr_pstrcat(p, issuer, "/token", NULL);
+    pf.jwks_url = apr_pstrcat(p, issuer, "/jwks", NULL);
+    if (deps != NULL) {
+        pf.deployments = apr_array_make(p, ndeps, sizeof(const char *));
+        for (int i = 0; i < ndeps; i++) {
+            APR_ARRAY_PUSH(pf.deployments, const char *) = deps[i];
+        }
+    }
+    return pf;
+}
+
+/* Registers a platform and returns its id. */
+static int64_t add_platform(apr_pool_t *p, lti_store_t *s, const char *issuer,
+                            const char *client)
+{
+    static const char *const deps[] = {"dep-1"};
+    lti_platform_t pf = platform(p, issuer, client, deps, 1), got;
+    lti_err_t err;
+
+    if (lti_store_platform_add(s, &pf, NOW, &err) != LTI_OK
+        || lti_store_platform_get(s, p, issuer, client, &got, &err) != LTI_OK) {
+        fail_msg("platform %s %s: %s", issuer, client, err.text);
+    }
+    return got.id;
+}
+
+/* Fails unless the deployments are exactly want (n of them, in order). */
+static void assert_deployments(const apr_array_header_t *d, const char *const *want, int n)
+{
+    assert_non_null(d);
+    assert_int_equal(d->nelts, n);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(APR_ARRAY_IDX(d, i, const char *), want[i]);
+    }
+}
+
+static void test_platforms(void **state)
+{
+    static const char *const deps_a[] = {"dep-2", "dep-1"};
+    static const char *const sorted_a[] = {"dep-1", "dep-2"};
+    static const char *const deps_c[] = {"dep-c"};
+    static const char *const deps_dup[] = {"dep-9"};
+    /* platform_list is ordered by issuer, then client id. */
+    static const struct {
+        const char *issuer, *client;
+        int ndeps;
+    } listed[] = {
+        {CANVAS, "c-canvas", 0},
+        {MOODLE, "a-second", 1},
+        {MOODLE, "c-moodle", 2},
+    };
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_platform_t a, b, c, dup, got, got2;
+    apr_array_header_t *list;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    a = platform(p, MOODLE, "c-moodle", deps_a, 2);
+    b = platform(p, CANVAS, "c-canvas", NULL, 0);
+    c = platform(p, MOODLE, "a-second", deps_c, 1);
+
+    assert_int_equal(lti_store_platform_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+    assert_int_equal(lti_store_platform_add(s, &a, NOW, &err), LTI_OK);
+
+    /* The same issuer and client again: refused, and none of its deployments written. */
+    dup = platform(p, MOODLE, "c-moodle", deps_dup, 1);
+    dup.jwks_url = "https://elsewhere.example/jwks";
+    assert_int_equal(lti_store_platform_add(s, &dup, NOW + 1, &err), LTI_ERR_EXISTS);
+    assert_string_equal(err.reason, "platform_exists");
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM deployments"), 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM platforms"), 1);
+
+    assert_int_equal(lti_store_platform_add(s, &b, NOW + 2, &err), LTI_OK);
+    assert_int_equal(lti_store_platform_add(s, &c, NOW + 3, &err), LTI_OK);
+
+    assert_int_equal(lti_store_platform_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 3);
+    for (int i = 0; i < 3; i++) {
+        const lti_platform_t *e = &APR_ARRAY_IDX(list, i, lti_platform_t);
+
+        assert_string_equal(e->issuer, listed[i].issuer);
+        assert_string_equal(e->client_id, listed[i].client);
+        assert_string_equal(e->jwks_url, apr_pstrcat(p, listed[i].issuer, "/jwks", NULL));
+        assert_non_null(e->deployments);
+        assert_int_equal(e->deployments->nelts, listed[i].ndeps);
+        assert_true(e->id > 0);
+    }
+    assert_deployments(APR_ARRAY_IDX(list, 2, lti_platform_t).deployments, sorted_a, 2);
+
+    /* By issuer and client. */
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, "c-moodle", &got, &err), LTI_OK);
+    assert_string_equal(got.issuer, MOODLE);
+    assert_string_equal(got.client_id, "c-moodle");
+    assert_string_equal(got.auth_url, MOODLE "/auth");
+    assert_string_equal(got.token_url, MOODLE "/token");
+    assert_string_equal(got.jwks_url, MOODLE "/jwks");
+    assert_true(got.created == NOW);
+    assert_deployments(got.deployments, sorted_a, 2);
+
+    /* By issuer alone: fine with one registration, ambiguous with two. */
+    assert_int_equal(lti_store_platform_get(s, p, CANVAS, NULL, &got2, &err), LTI_OK);
+    assert_string_equal(got2.client_id, "c-canvas");
+    assert_int_equal(got2.deployments->nelts, 0);
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, NULL, &got2, &err),
+                     LTI_ERR_UNKNOWN_KEY);
+    assert_string_equal(err.reason, "platform_ambiguous");
+
+    /* Unknown. */
+    assert_int_equal(lti_store_platform_get(s, p, "https://nobody.example", NULL, &got2, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "platform_unknown");
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, "nope", &got2, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_platform_get(s, p, CANVAS, "c-moodle", &got2, NULL),
+                     LTI_ERR_NOT_FOUND);
+
+    /* By id. */
+    assert_int_equal(lti_store_platform_by_id(s, p, got.id, &got2, &err), LTI_OK);
+    assert_true(got2.id == got.id);
+    assert_string_equal(got2.client_id, "c-moodle");
+    assert_deployments(got2.deployments, sorted_a, 2);
+    assert_int_equal(lti_store_platform_by_id(s, p, got.id + 1000, &got2, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "platform_unknown");
+
+    /* Remove takes its deployments, cached keys and login states with it. */
+    {
+        lti_login_state_t ls = {"st-a", got.id, "n", "https://tool/", "b", NOW, NOW + 600};
+
+        assert_int_equal(lti_store_jwks_put(s, got.id, "{\"keys\":[]}", NOW, NOW + 60, &err),
+                         LTI_OK);
+        assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    }
+    assert_int_equal(lti_store_platform_remove(s, MOODLE, "c-moodle", &err), LTI_OK);
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, "c-moodle", &got2, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_platform_by_id(s, p, got.id, &got2, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(raw_int(p, path, apr_psprintf(p, "SELECT COUNT(*) FROM deployments WHERE "
+                                                   "platform_id = %" APR_INT64_T_FMT, got.id)),
+                     0);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM platform_jwks"), 0);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM deployments"), 1);   /* c's */
+    assert_int_equal(lti_store_platform_remove(s, MOODLE, "c-moodle", &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "platform_unknown");
+    assert_int_equal(lti_store_platform_remove(s, "https://nobody.example", "x", NULL),
+                     LTI_ERR_NOT_FOUND);
+
+    /* Moodle has one registration left: the issuer alone finds it. */
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, NULL, &got2, &err), LTI_OK);
+    assert_string_equal(got2.client_id, "a-second");
+    assert_deployments(got2.deployments, deps_c, 1);
+    assert_int_equal(lti_store_platform_list(s, p, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 2);
+    apr_pool_destroy(p);
+}
+
+static void test_deployment_add(void **state)
+{
+    static const char *const want[] = {"dep-0", "dep-1", "dep-3"};
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_platform_t got;
+    lti_err_t err;
+    int64_t id;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    id = add_platform(p, s, MOODLE, "c1");
+
+    /* Adding one that is there is no error and changes nothing. */
+    assert_int_equal(lti_store_deployment_add(s, id, "dep-1", NOW + 50, &err), LTI_OK);
+    assert_int_equal(lti_store_deployment_add(s, id, "dep-1", NOW + 60, NULL), LTI_OK);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM deployments"), 1);
+    assert_int_equal(raw_int(p, path, "SELECT created FROM deployments"), NOW);
+
+    assert_int_equal(lti_store_deployment_add(s, id, "dep-3", NOW + 70, &err), LTI_OK);
+    assert_int_equal(lti_store_deployment_add(s, id, "dep-0", NOW + 80, &err), LTI_OK);
+    assert_int_equal(lti_store_platform_get(s, p, MOODLE, "c1", &got, &err), LTI_OK);
+    assert_deployments(got.deployments, want, 3);
+    apr_pool_destroy(p);
+}
+
+static lti_toolkey_t toolkey(const char *kid, const char *state)
+{
+    lti_toolkey_t k;
+
+    memset(&k, 0, sizeof(k));
+    k.kid = kid;
+    k.state = state;
+    k.public_jwk = kid;
+    k.private_sealed = state;
+    return k;
+}
+
+/* Fails unless key_list returns exactly want (kid, state, created, retired), in order. */
+typedef struct {
+    const char *kid, *state;
+    int64_t created, retired;
+} key_row_t;
+
+static void assert_keys(apr_pool_t *p, lti_store_t *s, const key_row_t *want, int n)
+{
+    apr_array_header_t *list;
+    lti_err_t err;
+
+    assert_int_equal(lti_store_key_list(s, p, &list, &err), LTI_OK);
+    if (list->nelts != n) {
+        fail_msg("key_list has %d keys, want %d", list->nelts, n);
+    }
+    for (int i = 0; i < n; i++) {
+        const lti_toolkey_t *k = &APR_ARRAY_IDX(list, i, lti_toolkey_t);
+
+        if (strcmp(k->kid, want[i].kid) != 0 || strcmp(k->state, want[i].state) != 0
+            || k->created != want[i].created || k->retired != want[i].retired) {
+            fail_msg("key %d is %s %s %lld %lld, want %s %s %lld %lld", i, k->kid, k->state,
+                     (long long)k->created, (long long)k->retired, want[i].kid, want[i].state,
+                     (long long)want[i].created, (long long)want[i].retired);
+        }
+        assert_string_equal(k->public_jwk, k->kid);
+    }
+}
+
+static void test_keys(void **state)
+{
+    static const key_row_t added[] = {
+        {"k1", "current", NOW, 0},
+        {"k2", "next", NOW + 10, 0},
+    };
+    static const key_row_t rotated[] = {
+        {"k2", "current", NOW + 10, 0},
+        {"k1", "retired", NOW, NOW + 100},
+    };
+    static const key_row_t twice[] = {
+        {"k3", "current", NOW + 200, 0},
+        {"k4", "next", NOW + 400, 0},
+        {"k2", "retired", NOW + 10, NOW + 300},
+        {"k1", "retired", NOW, NOW + 100},
+    };
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_toolkey_t k;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    assert_keys(p, s, NULL, 0);
+
+    /* No next key yet: rotation refused. */
+    assert_int_equal(lti_store_key_rotate(s, NOW, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "key_no_next");
+
+    k = toolkey("k1", "current");
+    assert_int_equal(lti_store_key_add(s, &k, NOW, &err), LTI_OK);
+    k = toolkey("k2", "next");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 10, &err), LTI_OK);
+    assert_keys(p, s, added, 2);
+
+    /* One current and one next at most (another process made it first), one row per kid. */
+    k = toolkey("k-dup", "current");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 20, &err), LTI_ERR_EXISTS);
+    assert_string_equal(err.reason, "key_exists");
+    k = toolkey("k-dup", "next");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 20, &err), LTI_ERR_EXISTS);
+    assert_keys(p, s, added, 2);
+
+    /* Rotate: current -> retired (with its time), next -> current. */
+    assert_int_equal(lti_store_key_rotate(s, NOW + 100, &err), LTI_OK);
+    assert_keys(p, s, rotated, 2);
+
+    /* Again without a next key: refused, nothing changed (the retire step rolled back). */
+    assert_int_equal(lti_store_key_rotate(s, NOW + 150, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "key_no_next");
+    assert_keys(p, s, rotated, 2);
+    k = toolkey("k1", "next");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 160, &err), LTI_ERR_EXISTS);
+
+    k = toolkey("k3", "next");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 200, &err), LTI_OK);
+    assert_int_equal(lti_store_key_rotate(s, NOW + 300, NULL), LTI_OK);
+    k = toolkey("k4", "next");
+    assert_int_equal(lti_store_key_add(s, &k, NOW + 400, &err), LTI_OK);
+    assert_keys(p, s, twice, 4);
+    apr_pool_destroy(p);
+}
+
+static void test_login_states(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_login_state_t ls, got;
+    lti_err_t err;
+    int64_t pid;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    pid = add_platform(p, s, MOODLE, "c1");
+
+    ls.state = "st-1";
+    ls.platform_id = pid;
+    ls.nonce = "nonce-1";
+    ls.target_link_uri = "https://tool.example/ptech/launch";
+    ls.browser = "cookie-hash";
+    ls.created = NOW;
+    ls.expires = NOW + 600;
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    assert_int_equal(lti_store_state_take(s, p, "st-2", NOW, &got, &err), LTI_ERR_NOT_FOUND);
+
+    /* Taken once: returned and deleted. */
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(lti_store_state_take(s, p, "st-1", NOW + 1, &got, &err), LTI_OK);
+    assert_string_equal(got.state, "st-1");
+    assert_true(got.platform_id == pid);
+    assert_string_equal(got.nonce, "nonce-1");
+    assert_string_equal(got.target_link_uri, "https://tool.example/ptech/launch");
+    assert_string_equal(got.browser, "cookie-hash");
+    assert_true(got.created == NOW);
+    assert_true(got.expires == NOW + 600);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
+    assert_int_equal(lti_store_state_take(s, p, "st-1", NOW + 2, &got, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "state_unknown");
+
+    /* Expired (at its expiry second): refused and deleted all the same. */
+    ls.state = "st-exp";
+    ls.expires = NOW + 10;
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    assert_int_equal(lti_store_state_take(s, p, "st-exp", NOW + 10, &got, &err),
+                     LTI_ERR_EXPIRED);
+    assert_string_equal(err.reason, "state_expired");
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
+    assert_int_equal(lti_store_state_take(s, p, "st-exp", NOW, &got, &err), LTI_ERR_NOT_FOUND);
+
+    /* Purge removes expired states only. */
+    ls.state = "st-old";
+    ls.expires = NOW - 1;
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    ls.state = "st-live";
+    ls.expires = NOW + 100;
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    assert_int_equal(lti_store_purge(s, NOW, NULL, NULL, &err), LTI_OK);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 1);
+    assert_int_equal(lti_store_state_take(s, p, "st-old", NOW - 5, &got, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_state_take(s, p, "st-live", NOW, &got, &err), LTI_OK);
+    assert_string_equal(got.state, "st-live");
+    apr_pool_destroy(p);
+}
+
+static void test_jwks_cache(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_jwks_cache_t cache;
+    lti_err_t err;
+    int64_t a, b;
+    int allowed = -1;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    a = add_platform(p, s, MOODLE, "c1");
+    b = add_platform(p, s, CANVAS, "c2");
+
+    memset(&cache, 0x5a, sizeof(cache));
+    assert_int_equal(lti_store_jwks_get(s, p, a, &cache, &err), LTI_OK);
+    assert_null(cache.jwks);
+    assert_true(cache.fetched == 0 && cache.expires == 0 && cache.last_refetch == 0);
+
+    assert_int_equal(lti_store_jwks_put(s, a, "{\"keys\":[1]}", NOW, NOW + 300, &err), LTI_OK);
+    assert_int_equal(lti_store_jwks_get(s, p, a, &cache, &err), LTI_OK);
+    assert_string_equal(cache.jwks, "{\"keys\":[1]}");
+    assert_true(cache.fetched == NOW);
+    assert_true(cache.expires == NOW + 300);
+    assert_true(cache.last_refetch == 0);
+    assert_int_equal(lti_store_jwks_get(s, p, b, &cache, &err), LTI_OK);
+    assert_null(cache.jwks);
+
+    /* Put again replaces it, and keeps the refetch claim. */
+    assert_int_equal(lti_store_jwks_refetch_claim(s, a, NOW + 5, 60, &allowed, &err), LTI_OK);
+    assert_int_equal(allowed, 1);
+    assert_int_equal(lti_store_jwks_put(s, a, "{\"keys\":[2]}", NOW + 10, NOW + 20, &err),
+                     LTI_OK);
+    assert_int_equal(lti_store_jwks_get(s, p, a, &cache, &err), LTI_OK);
+    assert_string_equal(cache.jwks, "{\"keys\":[2]}");
+    assert_true(cache.fetched == NOW + 10);
+    assert_true(cache.expires == NOW + 20);
+    assert_true(cache.last_refetch == NOW + 5);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM platform_jwks"), 1);
+    apr_pool_destroy(p);
+}
+
+static void test_jwks_refetch_claim(void **state)
+{
+    /* One platform's claims in time order, 60 s apart at most once. */
+    static const struct {
+        int64_t at;
+        int allowed;
+    } claims[] = {
+        {NOW, 1}, {NOW, 0}, {NOW + 1, 0}, {NOW + 59, 0}, {NOW + 60, 1}, {NOW + 61, 0},
+        {NOW + 119, 0}, {NOW + 500, 1}, {NOW + 500, 0},
+    };
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_jwks_cache_t cache;
+    lti_err_t err;
+    int64_t a, b;
+    int allowed;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    a = add_platform(p, s, MOODLE, "c1");
+    b = add_platform(p, s, CANVAS, "c2");
+
+    for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++) {
+        allowed = -1;
+        assert_int_equal(lti_store_jwks_refetch_claim(s, a, claims[i].at, 60, &allowed, &err),
+                         LTI_OK);
+        if (allowed != claims[i].allowed) {
+            fail_msg("claim %d at NOW+%lld: allowed %d", (int)i,
+                     (long long)(claims[i].at - NOW), allowed);
+        }
+    }
+    /* A claim made no key set appear; another platform has its own limit. */
+    assert_int_equal(lti_store_jwks_get(s, p, a, &cache, &err), LTI_OK);
+    assert_null(cache.jwks);
+    assert_true(cache.last_refetch == NOW + 500);
+    assert_int_equal(lti_store_jwks_refetch_claim(s, b, NOW + 500, 60, &allowed, &err), LTI_OK);
+    assert_int_equal(allowed, 1);
+
+    /* With a cached set (last_refetch 0), the first claim is allowed. */
+    {
+        int64_t c = add_platform(p, s, "https://third.example", "c3");
+
+        assert_int_equal(lti_store_jwks_put(s, c, "{\"keys\":[]}", NOW, NOW + 300, &err),
+                         LTI_OK);
+        assert_int_equal(lti_store_jwks_refetch_claim(s, c, NOW, 60, &allowed, &err), LTI_OK);
+        assert_int_equal(allowed, 1);
+        assert_int_equal(lti_store_jwks_refetch_claim(s, c, NOW + 30, 60, &allowed, &err),
+                         LTI_OK);
+        assert_int_equal(allowed, 0);
+    }
+    apr_pool_destroy(p);
+}
+
+/* resource_links.claims: written by a launch that has them, kept by one that has none. */
+static void test_launch_claims(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r;
+    lti_launch_ids_t ids, ids2;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    r = launch("u1", "n1", "s1");
+    r.version = "1.3";
+    r.link_claims = "{\"ags\":{\"lineitem\":\"https://lms/li/1\"}}";
+    record(s, &r, &ids);
+    assert_string_equal(raw_text(p, path, "SELECT claims FROM resource_links"),
+                        "{\"ags\":{\"lineitem\":\"https://lms/li/1\"}}");
+
+    r = launch("u2", "n2", "s2");
+    r.link_claims = NULL;
+    r.now = NOW + 10;
+    record(s, &r, &ids2);
+    assert_true(ids2.link_pk == ids.link_pk);
+    assert_string_equal(raw_text(p, path, "SELECT claims FROM resource_links"),
+                        "{\"ags\":{\"lineitem\":\"https://lms/li/1\"}}");
+    /* Nothing changed for the link, so it was not rewritten. */
+    assert_int_equal(raw_int(p, path, "SELECT updated FROM resource_links"), NOW);
+
+    r = launch("u1", "n3", "s3");
+    r.link_claims = "{\"ags\":{\"lineitem\":\"https://lms/li/2\"}}";
+    r.now = NOW + 20;
+    record(s, &r, &ids2);
+    assert_string_equal(raw_text(p, path, "SELECT claims FROM resource_links"),
+                        "{\"ags\":{\"lineitem\":\"https://lms/li/2\"}}");
+    assert_int_equal(raw_int(p, path, "SELECT updated FROM resource_links"), NOW + 20);
+
+    /* Another link launched without claims has none. */
+    r = launch("u1", "n4", "s4");
+    r.link_id = "link2";
+    record(s, &r, &ids2);
+    assert_null(raw_text(p, path, "SELECT claims FROM resource_links WHERE link_id = 'link2'"));
+    apr_pool_destroy(p);
+}
+
 /* ---- several handles, several threads ---- */
 
 /* Two handles on one file, as two httpd children would have, see each other's writes. */
@@ -1056,6 +1761,66 @@ static void test_busy_waits(void **state)
     }
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM audit WHERE reason = 'held'"), 3);
     apr_pool_destroy(p);
+}
+
+typedef struct {
+    lti_store_t *s;
+    int64_t platform_id, now;
+    pthread_barrier_t *start;
+    int allowed;
+    lti_status_t rv;
+} claimer_t;
+
+static void *claim_thread(void *data)
+{
+    claimer_t *c = data;
+
+    pthread_barrier_wait(c->start);
+    c->rv = lti_store_jwks_refetch_claim(c->s, c->platform_id, c->now, 60, &c->allowed, NULL);
+    return NULL;
+}
+
+/* Two processes (two handles on one file) claim the same refetch at once: one wins. */
+static void test_jwks_claim_two_handles(void **state)
+{
+    apr_pool_t *p1, *p2;
+    const char *path;
+    lti_store_t *h[2];
+    claimer_t c[2];
+    pthread_t t[2];
+    pthread_barrier_t start;
+    int64_t pid;
+
+    apr_pool_create(&p1, *state);
+    apr_pool_create(&p2, *state);
+    path = db_path(p1);
+    h[0] = open_migrated(p1, path);
+    h[1] = open_migrated(p2, path);
+    pid = add_platform(p1, h[0], MOODLE, "c1");
+
+    /* Several rounds, each a full interval after the last, both racing each time. */
+    for (int round = 0; round < 20; round++) {
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        for (int i = 0; i < 2; i++) {
+            c[i].s = h[i];
+            c[i].platform_id = pid;
+            c[i].now = NOW + 60 * round;
+            c[i].start = &start;
+            c[i].allowed = -1;
+            assert_int_equal(pthread_create(&t[i], NULL, claim_thread, &c[i]), 0);
+        }
+        for (int i = 0; i < 2; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(c[i].rv, LTI_OK);
+        }
+        pthread_barrier_destroy(&start);
+        if (c[0].allowed + c[1].allowed != 1) {
+            fail_msg("round %d: claims allowed %d and %d", round, c[0].allowed,
+                     c[1].allowed);
+        }
+    }
+    apr_pool_destroy(p2);
+    apr_pool_destroy(p1);
 }
 
 typedef struct {
@@ -1206,6 +1971,8 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_migrate_empty),
         cmocka_unit_test(test_migrate_from_v1),
+        cmocka_unit_test(test_migrate_from_v2),
+        cmocka_unit_test(test_migrate_v3_first_release),
         cmocka_unit_test(test_migrate_too_new),
         cmocka_unit_test(test_wal),
         cmocka_unit_test(test_consumers),
@@ -1218,9 +1985,17 @@ int main(void)
         cmocka_unit_test(test_launch_course),
         cmocka_unit_test(test_session_get_missing),
         cmocka_unit_test(test_link_learners),
+        cmocka_unit_test(test_platforms),
+        cmocka_unit_test(test_deployment_add),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_login_states),
+        cmocka_unit_test(test_jwks_cache),
+        cmocka_unit_test(test_jwks_refetch_claim),
+        cmocka_unit_test(test_launch_claims),
         cmocka_unit_test(test_two_handles),
         cmocka_unit_test(test_busy_waits),
         cmocka_unit_test(test_threads_share_handle),
+        cmocka_unit_test(test_jwks_claim_two_handles),
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_logging),
     };
