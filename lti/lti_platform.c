@@ -18,12 +18,13 @@ static lti_status_t fetch(apr_pool_t *p, lti_store_t *store, const lti_platform_
     o.max_bytes = LTI_JWKS_MAX_BYTES;
     rv = lti_http_get(p, pf->jwks_url, "application/json", &o, &resp, err);
     if (rv != LTI_OK) {
-        /* An insecure URL or an oversize key set keep their own reason. */
-        if (rv == LTI_ERR_TOO_LARGE || rv == LTI_ERR_FORBIDDEN) {
-            return rv;
+        /* The platform's fault, whatever went wrong (502): an insecure URL or an oversize
+         * key set keep their own reason code. */
+        if (err && rv != LTI_ERR_TOO_LARGE && rv != LTI_ERR_FORBIDDEN) {
+            err->reason = "jwks_unreachable";
         }
         if (err) {
-            err->reason = "jwks_unreachable";
+            err->status = LTI_ERR_UPSTREAM;
         }
         return LTI_ERR_UPSTREAM;
     }

@@ -22,10 +22,9 @@ typedef struct lti_platform_keys_log_t {
 
 /* Verifies jwt with the platform's keys.  LTI_ERR_UNKNOWN_KEY "jwt_unknown_kid" when the
  * kid is not in the (possibly refetched) JWKS, LTI_ERR_SIGNATURE when it does not verify,
- * LTI_ERR_UPSTREAM "jwks_unreachable" when the keys cannot be fetched and none are cached,
- * LTI_ERR_FORBIDDEN "http_insecure_url" for a plain http key set URL that is not allowed,
- * LTI_ERR_TOO_LARGE "http_too_large" for an oversize key set, LTI_ERR_STORE on a database
- * error.  log (may be NULL) tells what was fetched. */
+ * LTI_ERR_UPSTREAM when the keys cannot be fetched and none are cached (reason
+ * "jwks_unreachable", or "http_insecure_url" for a plain http key set URL that is not
+ * allowed, "http_too_large" for an oversize key set), LTI_ERR_STORE on a database error.  log (may be NULL) tells what was fetched. */
 lti_status_t lti_platform_verify(apr_pool_t *p, lti_store_t *store, const lti_platform_t *pf,
                                  const lti_jwt_t *jwt, const lti_http_opts_t *http,
                                  int64_t now, int64_t max_ttl, lti_platform_keys_log_t *log,

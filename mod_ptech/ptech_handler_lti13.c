@@ -69,28 +69,34 @@ static int is_https(request_rec *r)
 }
 
 /* Sets the state cookie (SPEC.md: SameSite=None; Secure; Partitioned over https) and drops
- * the oldest extra ones so a browser keeps at most STATE_COOKIE_MAX logins in flight. */
+ * extra ones so a browser keeps at most STATE_COOKIE_MAX logins in flight.  Path=/ptech,
+ * not /ptech/launch: /ptech/login must see them to cap them. */
 static void set_state_cookie(request_rec *r, const char *name, const char *value, int64_t ttl)
 {
     const char *attrs = is_https(r) ? "; SameSite=None; Secure; Partitioned"
                                     : "; SameSite=Lax";
     const char *cookies = apr_table_get(r->headers_in, "Cookie");
-    int n = 0;
+    int total = 0, drop;
 
     for (const char *c = cookies; c && (c = strstr(c, STATE_COOKIE)) != NULL; c++) {
-        if (++n >= STATE_COOKIE_MAX) {
+        total++;
+    }
+    /* Browsers send older cookies first (RFC 6265 5.4): drop from the front. */
+    drop = total - (STATE_COOKIE_MAX - 1);
+    for (const char *c = cookies; drop > 0 && (c = strstr(c, STATE_COOKIE)) != NULL; c++) {
+        if (drop-- > 0) {
             const char *end = strchr(c, '=');
 
             if (end != NULL) {
                 apr_table_addn(r->err_headers_out, "Set-Cookie",
-                               apr_psprintf(r->pool, "%s=; Path=%s/launch; HttpOnly; "
+                               apr_psprintf(r->pool, "%s=; Path=%s; HttpOnly; "
                                             "Max-Age=0%s", apr_pstrmemdup(r->pool, c, end - c),
                                             PTECH_PREFIX, attrs));
             }
         }
     }
     apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   apr_psprintf(r->pool, "%s=%s; Path=%s/launch; HttpOnly; Max-Age=%"
+                   apr_psprintf(r->pool, "%s=%s; Path=%s; HttpOnly; Max-Age=%"
                                 APR_INT64_T_FMT "%s", name, value, PTECH_PREFIX,
                                 (apr_int64_t)ttl, attrs));
 }

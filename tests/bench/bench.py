@@ -207,12 +207,14 @@ PTechAllowInsecureLoopback On
                    check=True)
     httpd = subprocess.Popen(["taskset", "-c", "0", HTTPD, "-f", conf, "-DFOREGROUND"])
     try:
-        for _ in range(100):
+        # The port accepts before start-up is done (the first start makes RSA keys).
+        for _ in range(300):
             try:
-                requests.get(base + "/ptech/status", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+                if requests.get(base + "/ptech/status", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
         lines = open(bodies).read().split("\n")
         print("bench: warm-up, %d launches" % WARMUP, flush=True)
         sess = requests.Session()

@@ -13,12 +13,14 @@ import time
 import urllib.parse
 
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 BASE, ISS, CLIENT, DEPLOYMENT, KEY_PEM, KID, COUNT, OUT, FIXTURE = sys.argv[1:10]
 COUNT = int(COUNT)
 C = "https://purl.imsglobal.org/spec/lti/claim/"
 TEMPLATE = json.load(open(FIXTURE))["claims"]
-KEY = open(KEY_PEM).read()
+# Loaded once: PyJWT would parse (and check) a PEM string on every signature.
+KEY = load_pem_private_key(open(KEY_PEM, "rb").read(), None)
 
 
 def logins(n):

@@ -8,6 +8,9 @@ Fixtures:
   consumer       (key, secret) registered on server
   ptechctl, sql  server.ptechctl(*args, stdin=None), server.sql(query, args=())
   catalog        ptechtest.Catalog of conf/catalog.xml, ids checked against ptechctl
+  platform       ptechtest.Platform: a loopback LTI 1.3 platform (JWKS, auth endpoint)
+  server13       a started Httpd with PTechAllowInsecureLoopback On and platform registered
+                 (demo off, on a copy of ptechtest.seeded_store(): tool keys already made)
 A test allows error log lines with @pytest.mark.allow_log(r"regex", ...) or server.allow(...).
 """
 import os
@@ -87,6 +90,21 @@ def ptechctl(server):
 def sql(server):
     """sql(query, args=()) -> rows of the server's store."""
     return server.sql
+
+
+@pytest.fixture
+def platform():
+    pf = pt.Platform()
+    yield pf
+    pf.close()
+
+
+@pytest.fixture
+def server13(httpd_factory, platform):
+    srv = httpd_factory(directives=pt.LTI13_DIRECTIVES, demo=False, seed=True)
+    srv.start()
+    platform.register(srv)
+    return srv
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,19 @@
 """Helpers of the integration suite: a real httpd with mod_ptech on 127.0.0.1, ptechctl,
-the SQLite store, LTI 1.1 launches signed like Moodle's, and small HTML helpers.
+the SQLite store, LTI 1.1 launches signed like Moodle's, an LTI 1.3 loopback platform
+(Platform, Browser) and small HTML helpers.
 
 Environment: PTECH_BUILD (the build dir holding mod_ptech.so and ptechctl; default
 <repo>/build) and PTECH_SANITIZE=1 (the ASan build: event MPM only, libasan preloaded).
 """
 import atexit
+import base64
 import contextlib
+import copy
 import functools
+import hashlib
+import hmac
 import html.parser
+import http.server
 import json
 import os
 import re
@@ -17,13 +23,18 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import types
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
+import jwt as pyjwt
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -334,7 +345,9 @@ class Httpd:
     """One httpd with mod_ptech, in its own folder with its own store."""
 
     def __init__(self, mpm="event", directives=(), public_url=None, catalog=True,
-                 store=True, secret_key=True, demo=True, public_path=""):
+                 store=True, secret_key=True, demo=True, public_path="", seed=False):
+        """seed: start on a copy of seeded_store() (tool keys made, demo off) instead of
+        an empty store, saving the RSA key generation of the first start."""
         self.mpm = mpm
         self.dir = make_dir()
         self.port = free_port()
@@ -351,7 +364,15 @@ class Httpd:
         os.makedirs(os.path.join(self.dir, "htdocs"))
         with open(os.path.join(self.dir, "htdocs", "hello.txt"), "w") as f:
             f.write("hello from htdocs\n")
-        if secret_key:
+        if seed:
+            db, key = seeded_store()
+            shutil.copy2(key, self.key_path)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(db + suffix):
+                    shutil.copy2(db + suffix, self.db_path + suffix)
+                    if IS_ROOT:
+                        os.chown(self.db_path + suffix, *www_data_ids())
+        elif secret_key:
             write_secret_key(self.key_path)
         self.write_conf(directives, catalog=catalog, store=store, secret_key=secret_key,
                         demo=demo)
@@ -574,6 +595,29 @@ class Httpd:
         return sid, page
 
 
+_SEEDS = []
+
+
+@functools.lru_cache(maxsize=None)
+def seeded_store():
+    """(store path, secret key path) of a store on which httpd (demo off) already ran once:
+    migrated, catalog loaded, tool keys made and sealed with that secret key."""
+    srv = Httpd(mpm=MPMS[-1], demo=False)
+    srv.single_process()        # stopped at once: no child may still be starting
+    _SEEDS.append(srv)
+    srv.start()
+    srv.stop()
+    bad = srv.log_problems()
+    assert not bad, bad
+    return srv.db_path, srv.key_path
+
+
+@atexit.register
+def _remove_seeds():
+    for srv in _SEEDS:
+        srv.cleanup()
+
+
 def check_local_links(text, public_url):
     """Links, stylesheets, scripts and form actions of a page that point into the tool
     carry the public URL's path (a tool behind a proxy at https://host/prefix)."""
@@ -597,3 +641,478 @@ def assert_error_page(r, status, reason):
     assert "<code>%s</code>" % reason in r.text, r.text[:3000]
     assert "Content-Security-Policy" in r.headers
     assert_no_inline_code(r.text)
+
+
+# ---- LTI 1.3 ---------------------------------------------------------------------------
+# A loopback platform playing Moodle 4.5's part: its JWKS (mod/lti/certs.php), its OIDC
+# auth endpoint (mod/lti/auth.php) that answers /ptech/login's redirect with the form
+# Moodle auto-posts to the tool, and id_tokens shaped like the captured ones.
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+BO = "https://purl.imsglobal.org/spec/lti-bo/claim/basicoutcome"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+# The server configuration of every LTI 1.3 test: the platform is plain http on 127.0.0.1.
+LTI13_DIRECTIVES = ("PTechAllowInsecureLoopback On",)
+# What the auth endpoint must receive from /ptech/login, and nothing else.
+AUTH_PARAMS = {"scope", "response_type", "response_mode", "prompt", "client_id",
+               "redirect_uri", "login_hint", "lti_message_hint", "state", "nonce"}
+DROP = object()     # a claim or parameter override that removes it
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@functools.lru_cache(maxsize=None)
+def rsa_key(name="platform"):
+    """One RSA-2048 private key per name for the whole session (key generation is slow)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@functools.lru_cache(maxsize=None)
+def ec_key(name="ec"):
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def rsa_jwk(key, kid):
+    """The public JWK of an RSA key (private or public) as Moodle's certs.php lists it."""
+    pub = key.public_key() if hasattr(key, "public_key") else key
+    nums = pub.public_numbers()
+    n = nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")
+    e = nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big")
+    return {"kty": "RSA", "alg": "RS256", "kid": kid, "e": b64url(e), "n": b64url(n),
+            "use": "sig"}
+
+
+def rsa_thumbprint(jwk):
+    """RFC 7638 thumbprint of an RSA JWK."""
+    canon = json.dumps({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"),
+                       sort_keys=True)
+    return b64url(hashlib.sha256(canon.encode()).digest())
+
+
+def public_pem(key):
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def jws(payload, key=None, alg="RS256", kid=None, header=None, extra_header=None):
+    """A compact JWS built by hand, for tokens no library would make: header (a dict, or
+    raw bytes) defaults to {"typ": "JWT", "alg": alg, "kid": kid} (kid left out when None)
+    plus extra_header; payload is a dict or raw bytes; signed with alg: RS256/RS384 (RSA
+    key), ES256 (EC key), HS256 (key = the MAC secret, bytes), none (no signature)."""
+    if header is None:
+        header = {"typ": "JWT", "alg": alg}
+        if kid is not None:
+            header["kid"] = kid
+        header.update(extra_header or {})
+    h = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":"),
+                                                            ensure_ascii=False).encode()
+    p = payload if isinstance(payload, bytes) else json.dumps(
+        payload, separators=(",", ":"), ensure_ascii=False).encode()
+    signing_input = (b64url(h) + "." + b64url(p)).encode("ascii")
+    if alg in ("RS256", "RS384"):
+        digest = hashes.SHA256() if alg == "RS256" else hashes.SHA384()
+        sig = key.sign(signing_input, padding.PKCS1v15(), digest)
+    elif alg == "ES256":
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    elif alg == "HS256":
+        sig = hmac.new(key, signing_input, hashlib.sha256).digest()
+    elif alg == "none":
+        sig = b""
+    else:
+        raise ValueError(alg)
+    return signing_input.decode("ascii") + "." + b64url(sig)
+
+
+def flip_bit(token, part, find=None, index=None, bit=0):
+    """token with one bit flipped in the decoded bytes of part (0 header, 1 payload,
+    2 signature): in the byte at index, or in the last byte of the first occurrence of
+    find; re-encoded canonically."""
+    parts = token.split(".")
+    raw = bytearray(b64url_decode(parts[part]))
+    if find is not None:
+        i = bytes(raw).index(find) + len(find) - 1
+    else:
+        i = index
+    raw[i] ^= 1 << bit
+    parts[part] = b64url(bytes(raw))
+    return ".".join(parts)
+
+
+class MockServer:
+    """A small HTTP server on 127.0.0.1, in a thread.  routes: {path: fn(query pairs,
+    handler) -> (status, headers dict, body bytes or str)}; every request is recorded in
+    hits as (method, path)."""
+
+    def __init__(self):
+        self.routes = {}
+        self.hits = []
+        self.lock = threading.Lock()
+        mock = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                u = urllib.parse.urlsplit(self.path)
+                with mock.lock:
+                    mock.hits.append((self.command, u.path))
+                fn = mock.routes.get(u.path)
+                if fn is None:
+                    status, headers, body = 404, {"Content-Type": "text/plain"}, "not found"
+                else:
+                    query = urllib.parse.parse_qsl(u.query, keep_blank_values=True)
+                    status, headers, body = fn(query, self)
+                if isinstance(body, str):
+                    body = body.encode("utf-8")
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
+                                       daemon=True)
+        self.thread.start()
+
+    def count(self, path=None):
+        with self.lock:
+            return sum(1 for _, p in self.hits if path is None or p == path)
+
+    def close(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
+def moodle_claims(kind="student"):
+    """The claims of the captured Moodle 4.5 id_token: student, teacher or deeplinking."""
+    name = {"student": "lti13-launch-student.json", "teacher": "lti13-launch-teacher.json",
+            "instructor": "lti13-launch-teacher.json",
+            "deeplinking": "lti13-deeplinking-request.json"}[kind]
+    return copy.deepcopy(load_fixture(name)["claims"])
+
+
+class LaunchSpec:
+    """What the platform's auth endpoint answers for one login (found by its
+    lti_message_hint, as Moodle finds the launch): the expected request, the claims and how
+    to sign them.  After the auth request: state, nonce, claims, token."""
+
+    def __init__(self, platform, kind, client_id, deployment, target, login_hint,
+                 message_hint, redirect_uri, claims, mutate, sign):
+        self.platform = platform
+        self.kind = kind
+        self.client_id = client_id
+        self.deployment = deployment
+        self.target = target
+        self.login_hint = login_hint
+        self.message_hint = message_hint
+        self.redirect_uri = redirect_uri
+        self.overrides = claims or {}
+        self.mutate = mutate
+        self.sign = sign
+        self.state = self.nonce = self.claims = self.token = None
+        self.auth_query = None
+
+    def build_claims(self, nonce):
+        c = moodle_claims(self.kind)
+        now = int(time.time())
+        c.update({"iss": self.platform.issuer, "aud": self.client_id, "nonce": nonce,
+                  "iat": now, "exp": now + 60,
+                  LTI + "deployment_id": self.deployment,
+                  LTI + "target_link_uri": self.target})
+        for k, v in self.overrides.items():
+            if v is DROP:
+                c.pop(k, None)
+            else:
+                c[k] = v
+        if self.mutate is not None:
+            out = self.mutate(c)
+            c = c if out is None else out
+        return c
+
+
+class Platform(MockServer):
+    """A Moodle-like LTI 1.3 platform on 127.0.0.1: issuer = its base URL, a JWKS at
+    /mod/lti/certs.php (publish() sets its keys; jwks_status makes it fail; jwks_headers
+    are added; jwks_body replaces the document), an auth endpoint at /mod/lti/auth.php
+    that checks /ptech/login's redirect and answers with Moodle's auto-post form of
+    id_token and state (auth_errors lists what it found wrong)."""
+
+    CERTS = "/mod/lti/certs.php"
+    AUTH = "/mod/lti/auth.php"
+    TOKEN = "/mod/lti/token.php"
+
+    def __init__(self, client_id=None, deployment="2"):
+        super().__init__()
+        self.issuer = self.base
+        self.client_id = client_id or "ptech" + uuid.uuid4().hex[:10]
+        self.deployment = deployment
+        self.key = rsa_key("platform")
+        self.kid = "be5c594cf7cee8433a1c"
+        self.published = [rsa_jwk(self.key, self.kid)]
+        self.jwks_status = 200
+        self.jwks_headers = {}
+        self.jwks_body = None
+        self.specs = {}
+        self.auth_errors = []
+        self.routes[self.CERTS] = self._certs
+        self.routes[self.AUTH] = self._auth
+
+    @property
+    def jwks_url(self):
+        return self.base + self.CERTS
+
+    @property
+    def auth_url(self):
+        return self.base + self.AUTH
+
+    @property
+    def token_url(self):
+        return self.base + self.TOKEN
+
+    def jwks_count(self):
+        return self.count(self.CERTS)
+
+    def publish(self, *jwks):
+        self.published = list(jwks)
+
+    def use_key(self, key, kid, publish=True):
+        """Signs with key under kid from now on (a key rotation); publish adds it to the
+        JWKS (keeping the previous keys)."""
+        self.key, self.kid = key, kid
+        if publish:
+            self.published = self.published + [rsa_jwk(key, kid)]
+
+    def register(self, srv, client_id=None, deployments=None, jwks_url=None):
+        """ptechctl platform add on srv's store."""
+        args = ["platform", "add", "--issuer", self.issuer,
+                "--client-id", client_id or self.client_id, "--auth-url", self.auth_url,
+                "--token-url", self.token_url, "--jwks-url", jwks_url or self.jwks_url]
+        for d in (self.deployment,) if deployments is None else deployments:
+            args += ["--deployment", d]
+        r = srv.ptechctl(*args)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def sign(self, claims, kid=None, key=None):
+        """RS256 with PyJWT, header {alg, kid, typ} like Moodle's."""
+        return pyjwt.encode(claims, key or self.key, algorithm="RS256",
+                            headers={"kid": kid or self.kid})
+
+    # -- endpoints
+    def _certs(self, query, handler):
+        if self.jwks_status != 200:
+            return self.jwks_status, {"Content-Type": "text/plain"}, "broken"
+        h = {"Content-Type": "application/json; charset=utf-8"}
+        h.update(self.jwks_headers)
+        if self.jwks_body is not None:
+            return 200, h, self.jwks_body
+        return 200, h, json.dumps({"keys": self.published})
+
+    def _auth(self, query, handler):
+        problems = []
+        names = [k for k, _ in query]
+        q = dict(query)
+        if sorted(names) != sorted(set(names)):
+            problems.append("repeated parameters: %r" % names)
+        hint = q.get("lti_message_hint")
+        spec = self.specs.get(hint)
+        if spec is None:
+            problems.append("unknown lti_message_hint %r" % hint)
+        else:
+            expected = set(AUTH_PARAMS)
+            if spec.message_hint is None:
+                expected.discard("lti_message_hint")
+            if set(names) != expected:
+                problems.append("parameters %r, not %r" % (sorted(names), sorted(expected)))
+            want = {"scope": "openid", "response_type": "id_token",
+                    "response_mode": "form_post", "prompt": "none",
+                    "client_id": spec.client_id, "redirect_uri": spec.redirect_uri,
+                    "login_hint": spec.login_hint}
+            if spec.message_hint is not None:
+                want["lti_message_hint"] = spec.message_hint
+            for k, v in want.items():
+                if q.get(k) != v:
+                    problems.append("%s=%r, not %r" % (k, q.get(k), v))
+            for k in ("state", "nonce"):
+                if not q.get(k):
+                    problems.append("no %s" % k)
+        if problems:
+            self.auth_errors += problems
+            return 400, {"Content-Type": "text/plain"}, "\n".join(problems)
+        spec.auth_query = query
+        spec.state, spec.nonce = q["state"], q["nonce"]
+        spec.claims = spec.build_claims(spec.nonce)
+        spec.token = (spec.sign or (lambda c, pf: pf.sign(c)))(spec.claims, self)
+        page = ('<form action="%s" name="ltiAuthForm" id="ltiAuthForm" method="post" '
+                'enctype="application/x-www-form-urlencoded">\n'
+                '<input type="hidden" name="id_token" value="%s"/>\n'
+                '<input type="hidden" name="state" value="%s"/>\n</form>\n'
+                '<script>document.ltiAuthForm.submit();</script>\n'
+                % tuple(html_escape(x) for x in (spec.redirect_uri, spec.token, spec.state)))
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, page
+
+    # -- the browser side
+    def login_params(self, spec):
+        """The fields of Moodle's third-party login form, in its order."""
+        p = [("iss", self.issuer), ("target_link_uri", spec.target),
+             ("login_hint", spec.login_hint)]
+        if spec.message_hint is not None:
+            p.append(("lti_message_hint", spec.message_hint))
+        p += [("client_id", spec.client_id), ("lti_deployment_id", spec.deployment)]
+        return p
+
+
+def html_escape(s):
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+class Browser:
+    """One browser (a requests.Session keeps its cookies) launching srv from platform the
+    LTI 1.3 way: Moodle's login form to /ptech/login, the redirect to the platform's auth
+    endpoint, its form posted to /ptech/launch."""
+
+    def __init__(self, srv, platform):
+        self.srv = srv
+        self.platform = platform
+        self.session = requests.Session()
+        # A connection per request: an idle keep-alive connection would hold a prefork
+        # child for KeepAliveTimeout while other browsers wait.
+        self.session.headers["Connection"] = "close"
+
+    def state_cookies(self):
+        return {c.name: c.value for c in self.session.cookies if c.name.startswith("ptech_st_")}
+
+    def login(self, kind="student", method="GET", client_id=None, deployment=None,
+              target=None, login_hint=None, message_hint="", claims=None, mutate=None,
+              sign=None, params=None):
+        """Starts a launch: the login initiation (GET or POST), returns (response, spec).
+        params: overrides of the login fields (DROP removes one, a list repeats it); claims:
+        overrides of the
+        id_token's claims (DROP removes one); mutate(claims) edits them last; sign(claims,
+        platform) -> token replaces the platform's RS256 signature."""
+        pf = self.platform
+        if message_hint == "":
+            message_hint = json.dumps({"cmid": 3, "launchid": "ltilaunch2_%d"
+                                       % (uuid.uuid4().int % 10 ** 10)}, separators=(",", ":"))
+        spec = LaunchSpec(pf, kind, client_id or pf.client_id, deployment or pf.deployment,
+                          target or self.srv.public_url + "/ptech/launch",
+                          login_hint or ("4" if kind in ("teacher", "deeplinking") else "3"),
+                          message_hint, self.srv.public_url + "/ptech/launch", claims, mutate,
+                          sign)
+        pf.specs[message_hint] = spec
+        fields = pf.login_params(spec)
+        for k, v in (params or {}).items():
+            fields = [(a, b) for a, b in fields if a != k]
+            if isinstance(v, list):
+                fields += [(k, x) for x in v]
+            elif v is not DROP:
+                fields.append((k, v))
+        url = self.srv.url("/ptech/login")
+        if method == "GET":
+            r = self.session.get(url, params=fields, allow_redirects=False, timeout=30)
+        else:
+            r = self.session.post(url, data=fields, allow_redirects=False, timeout=30)
+        return r, spec
+
+    def authorize(self, login_resp, spec):
+        """Follows /ptech/login's redirect to the platform; returns the auto-post form's
+        (action, fields)."""
+        assert login_resp.status_code == 302, (login_resp.status_code, login_resp.text[:2000])
+        loc = login_resp.headers["Location"]
+        assert loc.startswith(self.platform.auth_url + "?"), loc
+        r = self.session.get(loc, allow_redirects=False, timeout=30)
+        assert r.status_code == 200, (r.status_code, r.text, self.platform.auth_errors)
+        forms = parse_forms(r.text)
+        assert len(forms) == 1 and forms[0]["method"] == "post", r.text
+        return forms[0]["action"], dict(forms[0]["inputs"])
+
+    def start(self, kind="student", **kw):
+        """Login and auth: returns spec with spec.form = the fields to post."""
+        r, spec = self.login(kind, **kw)
+        spec.action, spec.form = self.authorize(r, spec)
+        return spec
+
+    def post_launch(self, fields, session=None, path="/ptech/launch", raw=None):
+        """Posts fields (a dict or list of pairs) to /ptech/launch with this browser's
+        cookies (or session's: None for a browser without cookies is requests itself)."""
+        s = self.session if session is None else session
+        body = raw if raw is not None else form_body(
+            list(fields.items()) if isinstance(fields, dict) else fields)
+        return s.post(self.srv.url(path), data=body, headers=FORM, allow_redirects=False,
+                      timeout=60)
+
+    def launch(self, kind="student", **kw):
+        """The whole flow; returns (response of POST /ptech/launch, spec)."""
+        spec = self.start(kind, **kw)
+        assert spec.action == self.srv.public_url + "/ptech/launch", spec.action
+        return self.post_launch(spec.form), spec
+
+    def launch_and_follow(self, kind="student", **kw):
+        """Launches (expects the 303 and the session cookie) and returns (sid, page, spec)."""
+        r, spec = self.launch(kind, **kw)
+        assert r.status_code == 303, (r.status_code, r.text[:2000])
+        assert r.headers["Location"] == self.srv.public_url + "/ptech/course"
+        sid, attrs = parse_cookie(r)
+        assert sid and SID_RE.fullmatch(sid), r.headers.get("Set-Cookie")
+        assert attrs.get("path") == "/ptech" and "httponly" in attrs, attrs
+        page = self.session.get(r.headers["Location"], allow_redirects=False, timeout=30)
+        check_local_links(page.text, self.srv.public_url)
+        return sid, page, spec
+
+
+def raw_post(srv, path, body, headers=None):
+    """POST with a body the server may refuse before reading it (and close): the answer
+    is read from the socket whatever happens to the rest of the body."""
+    head = ["POST %s HTTP/1.1" % path, "Host: 127.0.0.1:%d" % srv.port,
+            "Content-Length: %d" % len(body), "Connection: close"]
+    head += ["%s: %s" % kv for kv in (headers or {}).items()]
+    data = b""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        with contextlib.suppress(OSError):
+            s.sendall(body)
+        with contextlib.suppress(OSError):
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    resp = requests.models.Response()
+    head, _, text = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    resp.status_code = int(lines[0].split()[1])
+    for line in lines[1:]:
+        k, _, v = line.decode("latin-1").partition(":")
+        resp.headers[k.strip()] = v.strip()
+    if resp.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out, rest = b"", text
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size.split(b";")[0], 16)
+            if n == 0:
+                break
+            out, rest = out + rest[:n], rest[n + 2:]
+        text = out
+    resp._content = text
+    resp.encoding = "utf-8"
+    return resp
