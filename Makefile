@@ -121,7 +121,7 @@ $(B)/ptechctl: mod_ptech/ptechctl.c $(B)/liblti.a $(B)/mod/ptech_parse.o $(wildc
 	$(CC) $(CFLAGS_ALL) -Imod_ptech $(LDFLAGS_ALL) -o $@ $< $(B)/mod/ptech_parse.o \
 	    $(B)/liblti.a $(PKG_LIBS) $(APR_LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(B)/liblti.a $(B)/mod/ptech_parse.o tests/unit/unit.h
+$(B)/tests/%: tests/unit/%.c $(B)/liblti.a $(B)/mod/ptech_parse.o $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Imod_ptech -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
 	    $(B)/mod/ptech_parse.o $(B)/liblti.a $(PKG_LIBS) $(APR_LIBS) $(CMOCKA_LIBS)

@@ -1245,6 +1245,38 @@ static lti_status_t sq_link_learners(lti_store_t *s, apr_pool_t *p, int64_t link
     return rv;
 }
 
+/* Reads a platform row (columns as in ST_PLATFORM_GET) without its deployments. */
+static void platform_cols(apr_pool_t *p, sqlite3_stmt *st, lti_platform_t *pf)
+{
+    memset(pf, 0, sizeof(*pf));
+    pf->id = sqlite3_column_int64(st, 0);
+    pf->issuer = col_text(p, st, 1);
+    pf->client_id = col_text(p, st, 2);
+    pf->auth_url = col_text(p, st, 3);
+    pf->token_url = col_text(p, st, 4);
+    pf->jwks_url = col_text(p, st, 5);
+    pf->created = sqlite3_column_int64(st, 6);
+}
+
+/* Fills pf->deployments.  Caller holds the lock, with no other statement running. */
+static lti_status_t platform_deployments(sq_t *q, apr_pool_t *p, lti_platform_t *pf,
+                                         lti_err_t *err)
+{
+    sqlite3_stmt *d = stmt(q, ST_DEPLOYMENTS_OF, err);
+    int rc;
+
+    pf->deployments = apr_array_make(p, 2, sizeof(const char *));
+    if (d == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(d, 1, pf->id);
+    while ((rc = sqlite3_step(d)) == SQLITE_ROW) {
+        APR_ARRAY_PUSH(pf->deployments, const char *) = col_text(p, d, 0);
+    }
+    done(d);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "deployments");
+}
+
 static lti_status_t sq_platform_add(lti_store_t *s, const lti_platform_t *pf, int64_t now,
                                     lti_err_t *err)
 {
@@ -1321,37 +1353,14 @@ static lti_status_t sq_platform_list(lti_store_t *s, apr_pool_t *p, apr_array_he
     }
     /* Rows first, deployments after: one statement at a time. */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        lti_platform_t *pf = apr_array_push(rows);
-
-        pf->id = sqlite3_column_int64(st, 0);
-        pf->issuer = col_text(p, st, 1);
-        pf->client_id = col_text(p, st, 2);
-        pf->auth_url = col_text(p, st, 3);
-        pf->token_url = col_text(p, st, 4);
-        pf->jwks_url = col_text(p, st, 5);
-        pf->created = sqlite3_column_int64(st, 6);
+        platform_cols(p, st, apr_array_push(rows));
     }
     done(st);
     if (rc != SQLITE_DONE) {
         rv = db_err(q, err, "platform list");
     }
     for (int i = 0; rv == LTI_OK && i < rows->nelts; i++) {
-        lti_platform_t *pf = &APR_ARRAY_IDX(rows, i, lti_platform_t);
-        sqlite3_stmt *d = stmt(q, ST_DEPLOYMENTS_OF, err);
-
-        if (d == NULL) {
-            rv = LTI_ERR_STORE;
-            break;
-        }
-        pf->deployments = apr_array_make(p, 2, sizeof(const char *));
-        sqlite3_bind_int64(d, 1, pf->id);
-        while ((rc = sqlite3_step(d)) == SQLITE_ROW) {
-            APR_ARRAY_PUSH(pf->deployments, const char *) = col_text(p, d, 0);
-        }
-        done(d);
-        if (rc != SQLITE_DONE) {
-            rv = db_err(q, err, "deployments");
-        }
+        rv = platform_deployments(q, p, &APR_ARRAY_IDX(rows, i, lti_platform_t), err);
     }
     UNLOCK(q);
     return rv;
@@ -1401,14 +1410,7 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
     if (rc == SQLITE_ROW) {
         lti_platform_t tmp;
 
-        memset(&tmp, 0, sizeof(tmp));
-        tmp.id = sqlite3_column_int64(st, 0);
-        tmp.issuer = col_text(p, st, 1);
-        tmp.client_id = col_text(p, st, 2);
-        tmp.auth_url = col_text(p, st, 3);
-        tmp.token_url = col_text(p, st, 4);
-        tmp.jwks_url = col_text(p, st, 5);
-        tmp.created = sqlite3_column_int64(st, 6);
+        platform_cols(p, st, &tmp);
         rc = sqlite3_step(st);
         done(st);
         if (rc == SQLITE_ROW) {
@@ -1418,17 +1420,7 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
                                "initiation must name client_id", issuer);
         }
         *out = tmp;
-        out->deployments = apr_array_make(p, 2, sizeof(const char *));
-        st = stmt(q, ST_DEPLOYMENTS_OF, err);
-        rv = LTI_ERR_STORE;
-        if (st != NULL) {
-            sqlite3_bind_int64(st, 1, out->id);
-            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                APR_ARRAY_PUSH(out->deployments, const char *) = col_text(p, st, 0);
-            }
-            done(st);
-            rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "deployments");
-        }
+        rv = platform_deployments(q, p, out, err);
         UNLOCK(q);
         return rv;
     }
