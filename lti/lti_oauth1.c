@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_uri.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -61,89 +62,62 @@ static char *lower_dup(apr_pool_t *p, const char *s, size_t len)
 }
 
 /* RFC 5849 3.4.1.2 base string URI; NULL with err (MALFORMED "oauth_bad_url") for anything
- * but an absolute http(s) URL with a host and a port in 1..65535. */
+ * but an absolute http(s) URL with a host and a port in 1..65535.  APR splits the URL. */
 const char *lti_oauth1_base_uri(apr_pool_t *p, const char *url, lti_err_t *err)
 {
-    const char *s, *auth, *auth_end, *host, *host_end, *port = NULL, *path;
-    char *scheme, *lhost;
-    size_t port_len = 0, path_len;
-    int default_port, https;
+    apr_uri_t u;
+    char *scheme, *host;
+    const char *path;
+    long port = 0;
+    int https;
 
-    s = url ? strstr(url, "://") : NULL;
-    if (s == NULL) {
+    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || strstr(url, "://") == NULL) {
         lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
                     "the signed URL is not an absolute http(s) URL");
         return NULL;
     }
-    scheme = lower_dup(p, url, (size_t)(s - url));
+    scheme = lower_dup(p, u.scheme, strlen(u.scheme));
     https = strcmp(scheme, "https") == 0;
     if (!https && strcmp(scheme, "http") != 0) {
         lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
                     "the signed URL must be http or https");
         return NULL;
     }
-    default_port = https ? 443 : 80;
-
-    auth = s + 3;
-    auth_end = auth + strcspn(auth, "/?#");
-    /* Userinfo never reaches the Host header: skip it. */
-    for (const char *c = auth; c < auth_end; c++) {
-        if (*c == '@') {
-            auth = c + 1;
-        }
-    }
-    host = auth;
-    if (*host == '[') {
-        host_end = memchr(host, ']', (size_t)(auth_end - host));
-        if (host_end == NULL) {
-            lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
-                        "the signed URL has an unterminated IPv6 address");
-            return NULL;
-        }
-        host_end++;
-    }
-    else {
-        host_end = host;
-        while (host_end < auth_end && *host_end != ':') {
-            host_end++;
-        }
-    }
-    if (host_end < auth_end) {
-        if (*host_end != ':') {
-            lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
-                        "the signed URL has a malformed host");
-            return NULL;
-        }
-        port = host_end + 1;
-        port_len = (size_t)(auth_end - port);
-    }
-    if (host_end == host) {
+    if (u.hostname == NULL || *u.hostname == '\0') {
         lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url", "the signed URL has no host");
         return NULL;
     }
-    lhost = lower_dup(p, host, (size_t)(host_end - host));
+    /* APR tolerates junk after an IPv6 literal ("[::1]x"): only a port may follow. */
+    const char *close = u.hostinfo ? strchr(u.hostinfo, ']') : NULL;
 
-    path = auth_end;
-    path_len = strcspn(path, "?#");
+    if (close != NULL && close[1] != '\0' && close[1] != ':') {
+        lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
+                    "the signed URL has a malformed host");
+        return NULL;
+    }
+    /* APR drops the brackets of an IPv6 literal; the base string keeps them. */
+    host = lower_dup(p, u.hostname, strlen(u.hostname));
+    if (strchr(host, ':') != NULL) {
+        host = apr_pstrcat(p, "[", host, "]", NULL);
+    }
+    if (u.port_str != NULL && *u.port_str != '\0') {
+        size_t n = strlen(u.port_str);
 
-    if (port != NULL && port_len > 0) {
-        long n = 0;
-
-        if (is_digits(port, port_len) && port_len <= 5) {
-            n = strtol(apr_pstrmemdup(p, port, port_len), NULL, 10);
+        if (is_digits(u.port_str, n) && n <= 5) {
+            port = strtol(u.port_str, NULL, 10);
         }
-        if (n < 1 || n > 65535) {
+        if (port < 1 || port > 65535) {
             lti_err_set(err, LTI_ERR_MALFORMED, "oauth_bad_url",
                         "the signed URL has an invalid port");
             return NULL;
         }
-        if (n != default_port) {
-            return apr_psprintf(p, "%s://%s:%ld%s", scheme, lhost, n,
-                                path_len ? apr_pstrmemdup(p, path, path_len) : "/");
-        }
     }
-    return apr_pstrcat(p, scheme, "://", lhost,
-                       path_len ? apr_pstrmemdup(p, path, path_len) : "/", NULL);
+    path = u.path && *u.path ? u.path : "/";
+    if (port != 0 && port != (https ? 443 : 80)) {
+        return apr_psprintf(p, "%s://%s:%ld%s", scheme, host, port, path);
+    }
+    return apr_pstrcat(p, scheme, "://", host, path, NULL);
 }
 
 static int enc_param_cmp(const void *a, const void *b)

@@ -1,9 +1,7 @@
 /* ptech_handler_lti11.c -- POST /ptech/lti11: an LTI 1.1 launch from the LMS, checked by
  * liblti, recorded in one transaction, answered with a session cookie and a 303 to the
  * course pages. */
-#include <apr_lib.h>
 #include <apr_strings.h>
-#include <apr_uri.h>
 
 #include "ptech.h"
 #include "ptech_session.h"
@@ -12,35 +10,16 @@ APLOG_USE_MODULE(ptech);
 
 #define CONSUMER_SCOPE "lti11:"
 
-/* scheme://host[:port] of url, or NULL. */
-static const char *origin_of(apr_pool_t *p, const char *url)
-{
-    apr_uri_t u;
-
-    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
-        || u.hostname == NULL || (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http"))) {
-        return NULL;
-    }
-    for (const char *c = u.hostname; *c; c++) {
-        if (!apr_isalnum(*c) && *c != '.' && *c != '-' && *c != ':' && *c != '[' && *c != ']') {
-            return NULL;
-        }
-    }
-    return apr_psprintf(p, "%s://%s%s%s", apr_pstrdup(p, u.scheme), u.hostname,
-                        u.port_str ? ":" : "", u.port_str ? u.port_str : "");
-}
-
 int ptech_handle_lti11(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
     lti_store_t *store;
-    const char *body, *url, *key, *ctype, *sid;
+    const char *body, *url, *key, *ctype;
     apr_size_t len;
     apr_array_header_t *params;
     lti_consumer_t consumer;
     lti_launch11_t l;
     lti_launch_rec_t rec;
-    lti_launch_ids_t ids;
     lti_err_t err;
     int64_t now = ptech_now(), window = ptech_cfg_timestamp_window(c);
 
@@ -119,21 +98,9 @@ int ptech_handle_lti11(request_rec *r)
     rec.locale = l.locale;
     rec.result_sourcedid = l.result_sourcedid;
     rec.outcome_url = l.outcome_url;
-    rec.lms_origin = origin_of(r->pool, l.return_url ? l.return_url : l.outcome_url);
+    rec.lms_origin = ptech_origin_of(r->pool, l.return_url ? l.return_url : l.outcome_url);
     rec.now = now;
-    if (ptech_session_new(r, &sid, &rec, &err) != LTI_OK
-        || lti_store_launch_record(store, &rec, &ids, &err) != LTI_OK) {
-        if (err.status == LTI_ERR_REPLAY) {
-            err.reason = "oauth_nonce_replay";
-            snprintf(err.text, sizeof(err.text), "This launch was already used (its "
-                     "oauth_nonce was seen before): launch the activity again from the LMS.");
-        }
-        return ptech_lti_error(r, &err, lti_lang_of(l.locale), 1);
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI 1.1 launch of link %" APR_INT64_T_FMT
-                  " by person %" APR_INT64_T_FMT, (apr_int64_t)ids.link_pk,
-                  (apr_int64_t)ids.person_id);
-    ptech_session_set_cookie(r, sid);
-    return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
-                                         NULL));
+    return ptech_launch_finish(r, store, &rec, "oauth_nonce_replay",
+                               "This launch was already used (its oauth_nonce was seen before): "
+                               "launch the activity again from the LMS.");
 }

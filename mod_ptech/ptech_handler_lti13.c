@@ -2,7 +2,6 @@
  * login) and POST /ptech/launch (the id_token), checked by liblti (lti_jose, lti_platform,
  * lti_launch13), recorded like a 1.1 launch, answered with the same session and pages. */
 #include <apr_strings.h>
-#include <apr_uri.h>
 #include <util_cookies.h>
 
 #include "ptech.h"
@@ -258,7 +257,7 @@ int ptech_handle_launch13(request_rec *r)
     ptech_srv_cfg *c = ptech_cfg(r->server);
     lti_store_t *store = ptech_store(r);
     apr_array_header_t *kv;
-    const char *token, *state, *cookie, *sid;
+    const char *token, *state, *cookie;
     lti_login_state_t ls;
     lti_platform_t pf;
     lti_jwt_t *jwt;
@@ -266,7 +265,6 @@ int ptech_handle_launch13(request_rec *r)
     lti_launch13_expect_t exp;
     lti_launch13_t l;
     lti_launch_rec_t rec;
-    lti_launch_ids_t ids;
     lti_platform_keys_log_t keylog;
     lti_err_t err;
     int64_t now = ptech_now(), leeway = ptech_cfg_dur(c->clock_leeway, 60);
@@ -405,26 +403,9 @@ int ptech_handle_launch13(request_rec *r)
                                            "lis_result_sourcedid");
     rec.outcome_url = json_text_field(r->pool, l.basic_outcome_json, "lis_outcome_service_url");
     rec.link_claims = link_claims(r->pool, &l);
-    rec.lms_origin = NULL;
-    {
-        apr_uri_t u;
-
-        if (apr_uri_parse(r->pool, pf.issuer, &u) == APR_SUCCESS && u.scheme && u.hostname) {
-            rec.lms_origin = apr_psprintf(r->pool, "%s://%s%s%s", u.scheme, u.hostname,
-                                          u.port_str ? ":" : "", u.port_str ? u.port_str : "");
-        }
-    }
+    rec.lms_origin = ptech_origin_of(r->pool, pf.issuer);
     rec.now = now;
-    if (ptech_session_new(r, &sid, &rec, &err) != LTI_OK
-        || lti_store_launch_record(store, &rec, &ids, &err) != LTI_OK) {
-        if (err.status == LTI_ERR_REPLAY) {
-            err.reason = "jwt_nonce_replay";
-            snprintf(err.text, sizeof(err.text), "This id_token was already used (its nonce "
-                     "was seen before): launch the activity again from the LMS.");
-        }
-        return refuse(r, &err);
-    }
-    ptech_session_set_cookie(r, sid);
-    return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
-                                         NULL));
+    return ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
+                               "This id_token was already used (its nonce was seen before): "
+                               "launch the activity again from the LMS.");
 }

@@ -1,8 +1,12 @@
 /* ptech_session.c -- session cookies (SPEC.md's cookie rule) and redirects. */
+#include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
 #include <util_cookies.h>
 
 #include "ptech_session.h"
+
+APLOG_USE_MODULE(ptech);
 
 /* A session id is "TTTTTTTTTT-<64 hex>": the launch time, then 32 random bytes.  The store
  * keeps "TTTTTTTTTT-<sha256 of the random part>", so a copy of the database opens no
@@ -78,4 +82,45 @@ int ptech_redirect(request_rec *r, const char *location)
     ap_rvputs(r, "<!DOCTYPE html><title>303</title><a href=\"", ptech_esc(r->pool, location),
               "\">", ptech_esc(r->pool, location), "</a>\n", NULL);
     return OK;
+}
+
+const char *ptech_origin_of(apr_pool_t *p, const char *url)
+{
+    apr_uri_t u;
+
+    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || u.hostname == NULL || (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http"))) {
+        return NULL;
+    }
+    for (const char *c = u.hostname; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '.' && *c != '-' && *c != ':' && *c != '[' && *c != ']') {
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "%s://%s%s%s", apr_pstrdup(p, u.scheme), u.hostname,
+                        u.port_str ? ":" : "", u.port_str ? u.port_str : "");
+}
+
+int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *rec,
+                        const char *replay_reason, const char *replay_text)
+{
+    lti_launch_ids_t ids;
+    const char *sid;
+    lti_err_t err;
+
+    lti_err_clear(&err);
+    if (ptech_session_new(r, &sid, rec, &err) != LTI_OK
+        || lti_store_launch_record(store, rec, &ids, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_REPLAY) {
+            err.reason = replay_reason;
+            snprintf(err.text, sizeof(err.text), "%s", replay_text);
+        }
+        return ptech_lti_error(r, &err, lti_lang_of(rec->locale), 1);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI %s launch of link %"
+                  APR_INT64_T_FMT " by person %" APR_INT64_T_FMT, rec->version,
+                  (apr_int64_t)ids.link_pk, (apr_int64_t)ids.person_id);
+    ptech_session_set_cookie(r, sid);
+    return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
+                                         NULL));
 }

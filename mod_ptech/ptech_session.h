@@ -16,6 +16,16 @@ void ptech_session_set_cookie(request_rec *r, const char *sid);
 lti_status_t ptech_session_get(request_rec *r, lti_store_t *store, lti_session_t *out,
                                lti_err_t *err);
 
+/* The end of every verified launch, 1.1 and 1.3: records it with a new session in one
+ * transaction, sets the session cookie and answers 303 to the course pages.  A nonce seen
+ * before is refused with replay_reason and replay_text; other failures with their own. */
+int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *rec,
+                        const char *replay_reason, const char *replay_text);
+
+/* scheme://host[:port] of an http(s) url (the LMS origin allowed to frame the pages), or
+ * NULL when url is not one. */
+const char *ptech_origin_of(apr_pool_t *p, const char *url);
+
 /* Answers 303 See Other to location (the body names it too); returns OK. */
 int ptech_redirect(request_rec *r, const char *location);
 
