@@ -20,14 +20,23 @@ typedef struct lti_platform_keys_log_t {
     int refetch_denied; /* an unknown kid found the refetch limit in force */
 } lti_platform_keys_log_t;
 
+/* A process's parsed platform keys, shared by its threads (created in the process's own
+ * pool).  A launch whose kid is in a cached, unexpired set reads neither the store nor any
+ * JSON; a miss goes to the store (another process may have refetched) and fetches only as
+ * the rules above allow.  Key rotation and expiry are seen as in the store. */
+typedef struct lti_keycache_t lti_keycache_t;
+
+lti_status_t lti_keycache_create(apr_pool_t *p, lti_keycache_t **out);
+
 /* Verifies jwt with the platform's keys.  LTI_ERR_UNKNOWN_KEY "jwt_unknown_kid" when the
  * kid is not in the (possibly refetched) JWKS, LTI_ERR_SIGNATURE when it does not verify,
  * LTI_ERR_UPSTREAM when the keys cannot be fetched and none are cached (reason
  * "jwks_unreachable", or "http_insecure_url" for a plain http key set URL that is not
- * allowed, "http_too_large" for an oversize key set), LTI_ERR_STORE on a database error.  log (may be NULL) tells what was fetched. */
-lti_status_t lti_platform_verify(apr_pool_t *p, lti_store_t *store, const lti_platform_t *pf,
-                                 const lti_jwt_t *jwt, const lti_http_opts_t *http,
-                                 int64_t now, int64_t max_ttl, lti_platform_keys_log_t *log,
-                                 lti_err_t *err);
+ * allowed, "http_too_large" for an oversize key set), LTI_ERR_STORE on a database error.
+ * kc (may be NULL) is the process's key cache; log (may be NULL) tells what was fetched. */
+lti_status_t lti_platform_verify(apr_pool_t *p, lti_store_t *store, lti_keycache_t *kc,
+                                 const lti_platform_t *pf, const lti_jwt_t *jwt,
+                                 const lti_http_opts_t *http, int64_t now, int64_t max_ttl,
+                                 lti_platform_keys_log_t *log, lti_err_t *err);
 
 #endif

@@ -15,7 +15,13 @@
 #include "ptech.h"
 
 
-/* The child's stores, by DSN: filled in child_init (after fork), read-only afterwards. */
+/* The child's stores and their parsed platform keys, by DSN: filled in child_init (after
+ * fork), read-only afterwards. */
+typedef struct child_store_t {
+    lti_store_t *store;
+    lti_keycache_t *keys;
+} child_store_t;
+
 static apr_hash_t *child_stores;
 static server_rec *main_server;
 static apr_uint32_t last_purge;
@@ -139,32 +145,34 @@ static void ptech_child_init(apr_pool_t *pchild, server_rec *s)
     child_stores = apr_hash_make(pchild);
     for (server_rec *v = s; v != NULL; v = v->next) {
         ptech_srv_cfg *c = ptech_cfg(v);
-        lti_store_t *store;
+        child_store_t *cs;
         lti_err_t err;
 
         if (c->store_dsn == NULL
             || apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING) != NULL) {
             continue;
         }
-        if (lti_store_open(pchild, c->store_dsn, &store, &err) != LTI_OK) {
+        cs = apr_pcalloc(pchild, sizeof(*cs));
+        if (lti_store_open(pchild, c->store_dsn, &cs->store, &err) != LTI_OK
+            || lti_keycache_create(pchild, &cs->keys) != LTI_OK) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, v, "PT00009: cannot open the store %s: %s",
                          c->store_dsn, err.text);
             continue;
         }
-        apr_hash_set(child_stores, c->store_dsn, APR_HASH_KEY_STRING, store);
+        apr_hash_set(child_stores, c->store_dsn, APR_HASH_KEY_STRING, cs);
     }
     /* Without PTechCatalog, the catalog is the store's (ptechctl catalog load). */
     for (server_rec *v = s; v != NULL; v = v->next) {
         ptech_srv_cfg *c = ptech_cfg(v);
-        lti_store_t *store;
+        child_store_t *cs;
         lti_catalog_rev_t rev;
         lti_err_t err;
 
         if (c->catalog != NULL || c->store_dsn == NULL
-            || (store = apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING)) == NULL) {
+            || (cs = apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING)) == NULL) {
             continue;
         }
-        if (lti_store_catalog_current(store, pchild, 1, &rev, &err) != LTI_OK
+        if (lti_store_catalog_current(cs->store, pchild, 1, &rev, &err) != LTI_OK
             || lti_catalog_parse(pchild, rev.xml, strlen(rev.xml), "store", &c->catalog, &err)
                    != LTI_OK) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, v, "PT00012: no catalog: %s", err.text);
@@ -172,15 +180,29 @@ static void ptech_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
-lti_store_t *ptech_store(request_rec *r)
+static child_store_t *child_store(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
-    lti_store_t *store = NULL;
+
+    if (c->store_dsn == NULL || child_stores == NULL) {
+        return NULL;
+    }
+    return apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING);
+}
+
+lti_keycache_t *ptech_keycache(request_rec *r)
+{
+    child_store_t *cs = child_store(r);
+
+    return cs != NULL ? cs->keys : NULL;
+}
+
+lti_store_t *ptech_store(request_rec *r)
+{
+    child_store_t *cs = child_store(r);
+    lti_store_t *store = cs != NULL ? cs->store : NULL;
     apr_uint32_t now, prev;
 
-    if (c->store_dsn != NULL && child_stores != NULL) {
-        store = apr_hash_get(child_stores, c->store_dsn, APR_HASH_KEY_STRING);
-    }
     if (store == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PT00010: the store is not open in this "
                       "process (see the start-up errors)");

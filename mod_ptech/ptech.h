@@ -65,6 +65,9 @@ static inline ptech_srv_cfg *ptech_cfg(const server_rec *s)
 /* The child's store for this server (opened after fork), or NULL (logged). */
 lti_store_t *ptech_store(request_rec *r);
 
+/* The child's parsed platform keys for that store (NULL without a store). */
+lti_keycache_t *ptech_keycache(request_rec *r);
+
 /* Seconds since the epoch now. */
 int64_t ptech_now(void);
 

@@ -334,7 +334,7 @@ int ptech_handle_launch13(request_rec *r)
     http.ca_file = c->ca_file;
     http.proxy = c->http_proxy;
     http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
-    if (lti_platform_verify(r->pool, store, &pf, jwt, &http, now,
+    if (lti_platform_verify(r->pool, store, ptech_keycache(r), &pf, jwt, &http, now,
                             ptech_cfg_dur(c->jwks_cache_ttl, 3600), &keylog, &err) != LTI_OK) {
         return refuse(r, &err);
     }

@@ -82,7 +82,11 @@ typedef struct fx_t {
     lti_store_t *store;
     lti_platform_t pf;
     lti_http_opts_t http;
+    lti_keycache_t *kc;         /* the process's parsed keys (NULL: none) */
 } fx_t;
+
+/* The tests run twice: with the process key cache the module uses, and without one. */
+static int with_keycache;
 
 static const char *jwks_answer(void *baton, const char *path)
 {
@@ -134,6 +138,9 @@ static void fx_open(fx_t *fx, void **state)
     fx->http.timeout = 5;
     fx->http.allow_insecure_loopback = 1;
     fx->http.max_bytes = 1024 * 1024;
+    if (with_keycache) {
+        assert_int_equal(lti_keycache_create(fx->p, &fx->kc), LTI_OK);
+    }
 }
 
 /* The platform goes down: nothing listens on its port any more. */
@@ -185,7 +192,7 @@ static lti_err_t verify_at(fx_t *fx, const lti_jwt_t *jwt, int64_t now, lti_stat
 
     memset(&log, 0x5a, sizeof(log));
     lti_err_clear(&err);
-    rv = lti_platform_verify(fx->p, fx->store, &fx->pf, jwt, &fx->http, now, MAX_TTL, &log,
+    rv = lti_platform_verify(fx->p, fx->store, fx->kc, &fx->pf, jwt, &fx->http, now, MAX_TTL, &log,
                              &err);
     if (rv != want) {
         fail_msg("line %d: %s, want %s (%s)", line, lti_status_name(rv), lti_status_name(want),
@@ -234,7 +241,7 @@ static void test_fetch_then_cache(void **state)
     VERIFY(&fx, a, NOW + 1, LTI_OK, 0, 0, 1);
     VERIFY(&fx, a, NOW + 299, LTI_OK, 0, 0, 1);
     /* log may be NULL. */
-    assert_int_equal(lti_platform_verify(fx.p, fx.store, &fx.pf, a, &fx.http, NOW + 2, MAX_TTL,
+    assert_int_equal(lti_platform_verify(fx.p, fx.store, fx.kc, &fx.pf, a, &fx.http, NOW + 2, MAX_TTL,
                                          NULL, NULL),
                      LTI_OK);
     assert_int_equal(srv_requests(&fx.srv), 1);
@@ -495,21 +502,122 @@ static void test_insecure_url(void **state)
     fx_close(&fx);
 }
 
+/* Threads of one process launching together before any key is cached: one fetch. */
+typedef struct racer_t {
+    fx_t *fx;
+    const lti_jwt_t *jwt;
+    lti_status_t rv;
+    pthread_barrier_t *go;
+} racer_t;
+
+static void *race(void *arg)
+{
+    racer_t *r = arg;
+
+    pthread_barrier_wait(r->go);
+    r->rv = lti_platform_verify(r->fx->p, r->fx->store, r->fx->kc,
+                                &r->fx->pf, r->jwt, &r->fx->http, NOW, MAX_TTL, NULL, NULL);
+    return NULL;
+}
+
+static void test_keycache_first_launches(void **state)
+{
+    enum { N = 8 };
+    fx_t fx;
+    racer_t rs[N];
+    pthread_t th[N];
+    pthread_barrier_t go;
+    apr_pool_t *pools[N];
+
+    fx_open(&fx, state);
+    assert_non_null(fx.kc);
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        /* Each thread has its own pool and allocator, as each worker thread has. */
+        apr_pool_create_unmanaged_ex(&pools[i], NULL, NULL);
+        rs[i].fx = apr_pmemdup(pools[i], &fx, sizeof(fx));
+        rs[i].fx->p = pools[i];
+        rs[i].jwt = token(&fx, key_a.kid, key_a.private_pem);
+        rs[i].go = &go;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rs[i].rv, LTI_OK);
+    }
+    assert_int_equal(srv_requests(&fx.srv), 1);
+    for (int i = 0; i < N; i++) {
+        apr_pool_destroy(pools[i]);
+    }
+    pthread_barrier_destroy(&go);
+    fx_close(&fx);
+}
+
+/* Two processes on one store: what one refetched (a rotated key) the other finds in the
+ * store, without a fetch of its own; each keeps its parsed keys until they expire. */
+static void test_keycache_two_processes(void **state)
+{
+    fx_t fx;
+    lti_keycache_t *first, *second;
+    const lti_jwt_t *a, *b;
+
+    fx_open(&fx, state);
+    assert_int_equal(lti_keycache_create(fx.p, &first), LTI_OK);
+    assert_int_equal(lti_keycache_create(fx.p, &second), LTI_OK);
+    a = token(&fx, key_a.kid, key_a.private_pem);
+    b = token(&fx, key_b.kid, key_b.private_pem);
+    fx.kc = first;
+    VERIFY(&fx, a, NOW, LTI_OK, 1, 0, 1);
+    fx.kc = second;
+    VERIFY(&fx, a, NOW + 1, LTI_OK, 0, 0, 1);
+    /* The platform rotates; the first process meets the new kid and refetches. */
+    serve(&fx, 200, "max-age=300", jwks_ab);
+    fx.kc = first;
+    VERIFY(&fx, b, NOW + 10, LTI_OK, 1, 0, 2);
+    fx.kc = second;
+    VERIFY(&fx, b, NOW + 11, LTI_OK, 0, 0, 2);
+    VERIFY(&fx, a, NOW + 12, LTI_OK, 0, 0, 2);
+    /* Expiry is the store's: past it, the next launch fetches again. */
+    VERIFY(&fx, a, NOW + 10 + 300, LTI_OK, 1, 0, 3);
+    fx_close(&fx);
+}
+
+static int cache_on(void **state)
+{
+    (void)state;
+    with_keycache = 1;
+    return 0;
+}
+
+static int cache_off(void **state)
+{
+    (void)state;
+    with_keycache = 0;
+    return 0;
+}
+
 int main(void)
 {
+    /* Each test runs without a key cache, then with the process key cache the module uses. */
+#define BOTH(t) {#t, t, cache_off, NULL, NULL}, {#t " (key cache)", t, cache_on, NULL, NULL}
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fetch_then_cache),
-        cmocka_unit_test(test_cache_ttl),
-        cmocka_unit_test(test_cache_expiry),
-        cmocka_unit_test(test_unknown_kid),
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_rotation_no_overlap),
-        cmocka_unit_test(test_wrong_key),
-        cmocka_unit_test(test_fetch_failures),
-        cmocka_unit_test(test_down_nothing_cached),
-        cmocka_unit_test(test_down_expired_cache),
-        cmocka_unit_test(test_insecure_url),
+        BOTH(test_fetch_then_cache),
+        BOTH(test_cache_ttl),
+        BOTH(test_cache_expiry),
+        BOTH(test_unknown_kid),
+        BOTH(test_rotation),
+        BOTH(test_rotation_no_overlap),
+        BOTH(test_wrong_key),
+        BOTH(test_fetch_failures),
+        BOTH(test_down_nothing_cached),
+        BOTH(test_down_expired_cache),
+        BOTH(test_insecure_url),
+        cmocka_unit_test_setup(test_keycache_first_launches, cache_on),
+        cmocka_unit_test_setup(test_keycache_two_processes, cache_on),
     };
+#undef BOTH
 
     return cmocka_run_group_tests_name("platform", tests, group_setup, group_teardown);
 }
