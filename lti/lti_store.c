@@ -241,6 +241,12 @@ lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
     return logged("state_take", s->ops->state_take(s, p, state, now, out, err), err);
 }
 
+lti_status_t lti_store_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
+                                 int64_t now, lti_login_state_t *out, lti_err_t *err)
+{
+    return logged("state_get", s->ops->state_get(s, p, state, now, out, err), err);
+}
+
 lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
                                 lti_jwks_cache_t *out, lti_err_t *err)
 {

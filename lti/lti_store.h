@@ -51,6 +51,8 @@ typedef struct lti_launch_rec_t {
     const char *csrf;           /* per-session CSRF token */
     const char *lms_origin;     /* scheme://host[:port] of the LMS, for frame-ancestors */
     const char *link_claims;    /* LTI 1.3 service and custom claims (JSON), may be NULL */
+    const char *login_state;    /* LTI 1.3: the login state this launch consumes, deleted in
+                                 * its transaction (LTI_ERR_REPLAY if already gone); or NULL */
     int64_t session_expires;
     int64_t now;
 } lti_launch_rec_t;
@@ -187,6 +189,8 @@ typedef struct lti_store_ops_t {
     lti_status_t (*state_put)(lti_store_t *s, const lti_login_state_t *st, lti_err_t *err);
     lti_status_t (*state_take)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
                                lti_login_state_t *out, lti_err_t *err);
+    lti_status_t (*state_get)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
+                              lti_login_state_t *out, lti_err_t *err);
     lti_status_t (*jwks_get)(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
                              lti_jwks_cache_t *out, lti_err_t *err);
     lti_status_t (*jwks_put)(lti_store_t *s, int64_t platform_id, const char *jwks,
@@ -325,6 +329,12 @@ lti_status_t lti_store_state_put(lti_store_t *s, const lti_login_state_t *st, lt
  * unknown or used, LTI_ERR_EXPIRED "state_expired" if expired (deleted all the same). */
 lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
                                   int64_t now, lti_login_state_t *out, lti_err_t *err);
+
+/* Reads a login state without consuming it (same answers as lti_store_state_take): a
+ * launch reads it, checks everything, then consumes it in its own transaction
+ * (lti_launch_rec_t.login_state) or with lti_store_state_take when refused. */
+lti_status_t lti_store_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
+                                 int64_t now, lti_login_state_t *out, lti_err_t *err);
 
 /* The platform's cached JWKS (jwks NULL if none). */
 lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,

@@ -159,6 +159,8 @@ enum {
     ST_SETTING_ADD,
     ST_STATE_PUT,
     ST_STATE_TAKE,
+    ST_STATE_GET,
+    ST_STATE_DELETE,
     ST_STATE_PURGE,
     ST_JWKS_GET,
     ST_JWKS_PUT,
@@ -306,6 +308,9 @@ static const char *const sql[ST__COUNT] = {
                      " browser, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
     [ST_STATE_TAKE] = "DELETE FROM login_states WHERE state = ? RETURNING platform_id, nonce,"
                       " target_link_uri, browser, created, expires",
+    [ST_STATE_GET] = "SELECT platform_id, nonce, target_link_uri, browser, created, expires"
+                     " FROM login_states WHERE state = ?",
+    [ST_STATE_DELETE] = "DELETE FROM login_states WHERE state = ?",
     [ST_STATE_PURGE] = "DELETE FROM login_states WHERE expires < ?",
     [ST_JWKS_GET] = "SELECT jwks, fetched, expires, last_refetch FROM platform_jwks"
                     " WHERE platform_id = ?",
@@ -326,11 +331,14 @@ static const char *const sql[ST__COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO launch",
 };
 
-/* A launch waiting for the group commit (see sq_launch_record).  Each waiter sleeps on its
- * own semaphore, so a commit wakes exactly the threads it served, once each, with no mutex
- * to fight over on the way out. */
+/* A write waiting for the group commit (see group_commit): a launch or a login state.  Each
+ * waiter sleeps on its own semaphore, so a commit wakes exactly the threads it served, once
+ * each, with no mutex to fight over on the way out. */
+struct sq_t;
 typedef struct pending_t {
-    const lti_launch_rec_t *rec;
+    /* The write itself, run inside the batch's transaction with the lock held. */
+    lti_status_t (*run)(struct sq_t *q, struct pending_t *job);
+    const void *arg;
     lti_launch_ids_t *ids;
     lti_err_t *err;
     lti_status_t rv;
@@ -1033,9 +1041,9 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     return exec_stmt(q, st, NULL, err);
 }
 
-/* Runs a batch of launches in one transaction, each inside its own savepoint, so one
- * refused launch (a replayed nonce) leaves the others whole.  If the commit fails, every
- * launch of the batch fails.  Caller holds the connection lock. */
+/* Runs a batch of writes in one transaction, each inside its own savepoint, so one refused
+ * write (a replayed nonce) leaves the others whole.  If the commit fails, every write of the
+ * batch fails.  Caller holds the connection lock. */
 static void run_batch(sq_t *q, pending_t *batch)
 {
     lti_err_t berr;
@@ -1049,7 +1057,7 @@ static void run_batch(sq_t *q, pending_t *batch)
         }
         e->rv = simple(q, ST_SAVEPOINT, e->err);
         if (e->rv == LTI_OK) {
-            e->rv = launch_locked(q, e->rec, e->ids, e->err);
+            e->rv = e->run(q, e);
             if (e->rv != LTI_OK) {
                 simple(q, ST_ROLLBACK_TO, NULL);
             }
@@ -1068,45 +1076,41 @@ static void run_batch(sq_t *q, pending_t *batch)
     }
 }
 
-/* Group commit: a launch joins a queue.  The head of the queue leads: it takes up to
- * GROUP_MAX queued launches and commits them in one transaction while the next batch
- * gathers, wakes the launches it served and hands the lead to the new head.  Under load one
- * WAL commit serves many launches (the pages they share are written once); alone, a launch
- * commits at once. */
-static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
-                                     lti_launch_ids_t *ids, lti_err_t *err)
+/* Group commit: a write joins a queue.  The head of the queue leads: it takes up to
+ * GROUP_MAX queued writes and commits them in one transaction while the next batch gathers,
+ * wakes the writers it served and hands the lead to the new head.  Under load one WAL commit
+ * (its locks, its frames, its header) serves many requests; alone, a write commits at once. */
+static lti_status_t group_commit(sq_t *q, pending_t *me, lti_err_t *err)
 {
-    sq_t *q = s->impl;
     lti_err_t scratch;
-    pending_t me, *batch, *last, *next_leader;
+    pending_t *batch, *last, *next_leader;
     int n = 1;
 
-    memset(&me, 0, sizeof(me));
-    me.rec = rec;
-    me.ids = ids;
-    me.err = err ? err : &scratch;
-    sem_init(&me.wake, 0, 0);
+    me->err = err ? err : &scratch;
+    me->next = NULL;
+    me->done = me->lead = 0;
+    sem_init(&me->wake, 0, 0);
     pthread_mutex_lock(&q->qmu);
     if (q->tail != NULL) {
-        q->tail->next = &me;
+        q->tail->next = me;
     }
     else {
-        q->head = &me;
+        q->head = me;
     }
-    q->tail = &me;
+    q->tail = me;
     if (!q->leader) {
         q->leader = 1;
-        me.lead = 1;
+        me->lead = 1;
     }
     pthread_mutex_unlock(&q->qmu);
-    if (!me.lead) {
+    if (!me->lead) {
         /* Woken either served (done) or made the next leader (lead). */
-        while (sem_wait(&me.wake) != 0) {
+        while (sem_wait(&me->wake) != 0) {
             continue;   /* EINTR */
         }
-        if (me.done) {
-            sem_destroy(&me.wake);
-            return me.rv;
+        if (me->done) {
+            sem_destroy(&me->wake);
+            return me->rv;
         }
     }
     /* We lead, and the leader is always the queue's head.  Let threads that are about to
@@ -1134,7 +1138,7 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
     /* A waiter may return as soon as it is posted: read ->next first. */
     for (pending_t *e = batch, *following; e != NULL; e = following) {
         following = e->next;
-        if (e != &me) {
+        if (e != me) {
             e->done = 1;
             sem_post(&e->wake);
         }
@@ -1143,8 +1147,47 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
         next_leader->lead = 1;
         sem_post(&next_leader->wake);
     }
-    sem_destroy(&me.wake);
-    return me.rv;
+    sem_destroy(&me->wake);
+    return me->rv;
+}
+
+static lti_status_t launch_job(sq_t *q, pending_t *job)
+{
+    const lti_launch_rec_t *rec = job->arg;
+
+    if (rec->login_state != NULL) {
+        /* The login state is consumed with the launch it allowed: of two launches racing
+         * with one state, the second finds it gone. */
+        sqlite3_stmt *st = stmt(q, ST_STATE_DELETE, job->err);
+        int changes = 0;
+        lti_status_t rv;
+
+        if (st == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, rec->login_state);
+        if ((rv = exec_stmt(q, st, &changes, job->err)) != LTI_OK) {
+            return rv;
+        }
+        if (changes == 0) {
+            return lti_err_set(job->err, LTI_ERR_REPLAY, "lti13_state_unknown",
+                               "This launch's state is unknown or was already used: launch "
+                               "the activity again from the LMS.");
+        }
+    }
+    return launch_locked(q, rec, job->ids, job->err);
+}
+
+static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
+                                     lti_launch_ids_t *ids, lti_err_t *err)
+{
+    pending_t me;
+
+    memset(&me, 0, sizeof(me));
+    me.run = launch_job;
+    me.arg = rec;
+    me.ids = ids;
+    return group_commit(s->impl, &me, err);
 }
 
 static lti_status_t sq_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
@@ -1581,29 +1624,39 @@ static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
     return sq_platform_get(s, p, issuer, client_id, out, err);
 }
 
-static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lti_err_t *err)
+static lti_status_t state_job(sq_t *q, pending_t *job)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
+    const lti_login_state_t *ls = job->arg;
+    sqlite3_stmt *st = stmt(q, ST_STATE_PUT, job->err);
 
-    LOCK(q);
-    if ((st = stmt(q, ST_STATE_PUT, err)) != NULL) {
-        bind_text(st, 1, ls->state);
-        sqlite3_bind_int64(st, 2, ls->platform_id);
-        bind_text(st, 3, ls->nonce);
-        bind_text(st, 4, ls->target_link_uri);
-        bind_text(st, 5, ls->browser);
-        sqlite3_bind_int64(st, 6, ls->created);
-        sqlite3_bind_int64(st, 7, ls->expires);
-        rv = exec_stmt(q, st, NULL, err);
+    if (st == NULL) {
+        return LTI_ERR_STORE;
     }
-    UNLOCK(q);
-    return rv;
+    bind_text(st, 1, ls->state);
+    sqlite3_bind_int64(st, 2, ls->platform_id);
+    bind_text(st, 3, ls->nonce);
+    bind_text(st, 4, ls->target_link_uri);
+    bind_text(st, 5, ls->browser);
+    sqlite3_bind_int64(st, 6, ls->created);
+    sqlite3_bind_int64(st, 7, ls->expires);
+    return exec_stmt(q, st, NULL, job->err);
 }
 
-static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
-                                  int64_t now, lti_login_state_t *out, lti_err_t *err)
+/* Login initiations come in bursts (a class opening an activity): their states share
+ * group commits with each other and with launches. */
+static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lti_err_t *err)
+{
+    pending_t me;
+
+    memset(&me, 0, sizeof(me));
+    me.run = state_job;
+    me.arg = ls;
+    return group_commit(s->impl, &me, err);
+}
+
+/* Reads (ST_STATE_GET) or takes (ST_STATE_TAKE, DELETE ... RETURNING) a login state. */
+static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const char *state,
+                               int64_t now, lti_login_state_t *out, lti_err_t *err)
 {
     sq_t *q = s->impl;
     sqlite3_stmt *st;
@@ -1611,7 +1664,7 @@ static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
     int rc;
 
     LOCK(q);
-    if ((st = stmt(q, ST_STATE_TAKE, err)) == NULL) {
+    if ((st = stmt(q, which, err)) == NULL) {
         UNLOCK(q);
         return LTI_ERR_STORE;
     }
@@ -1625,10 +1678,10 @@ static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
         out->browser = col_text(p, st, 3);
         out->created = sqlite3_column_int64(st, 4);
         out->expires = sqlite3_column_int64(st, 5);
-        /* Step to the end so the DELETE completes. */
+        /* Step to the end so a DELETE completes. */
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         }
-        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "state take");
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "state read");
         if (rv == LTI_OK && out->expires <= now) {
             rv = lti_err_set(err, LTI_ERR_EXPIRED, "state_expired",
                              "the login state expired (%" PRId64 " s old): launch again",
@@ -1640,11 +1693,23 @@ static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
                          "unknown or already used login state");
     }
     else {
-        rv = db_err(q, err, "state take");
+        rv = db_err(q, err, "state read");
     }
     done(st);
     UNLOCK(q);
     return rv;
+}
+
+static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
+                                  int64_t now, lti_login_state_t *out, lti_err_t *err)
+{
+    return state_read(s, ST_STATE_TAKE, p, state, now, out, err);
+}
+
+static lti_status_t sq_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
+                                 int64_t now, lti_login_state_t *out, lti_err_t *err)
+{
+    return state_read(s, ST_STATE_GET, p, state, now, out, err);
 }
 
 static lti_status_t sq_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
@@ -1792,6 +1857,7 @@ static const lti_store_ops_t sqlite_ops = {
     .platform_by_id = sq_platform_by_id,
     .state_put = sq_state_put,
     .state_take = sq_state_take,
+    .state_get = sq_state_get,
     .jwks_get = sq_jwks_get,
     .jwks_put = sq_jwks_put,
     .jwks_refetch_claim = sq_jwks_refetch_claim,

@@ -209,6 +209,16 @@ static int refuse(request_rec *r, lti_err_t *err)
     return ptech_lti_error(r, err, NULL, 1);
 }
 
+/* Refuses a launch whose state was read: the state is single use, so it goes too. */
+static int refuse_spent(request_rec *r, lti_store_t *store, const char *state, lti_err_t *err)
+{
+    lti_login_state_t gone;
+    lti_err_t ignored;
+
+    lti_store_state_take(store, r->pool, state, ptech_now(), &gone, &ignored);
+    return refuse(r, err);
+}
+
 static const char *json_text_field(apr_pool_t *p, const char *json, const char *key)
 {
     json_t *o, *v;
@@ -302,8 +312,12 @@ int ptech_handle_launch13(request_rec *r)
                     token ? "state" : "id_token");
         return refuse(r, &err);
     }
-    /* The state is single use: taken (deleted) whatever happens next. */
-    if (lti_store_state_take(store, r->pool, state, now, &ls, &err) != LTI_OK) {
+    /* The state is single use: read here, then consumed in the launch's own transaction
+     * (one commit less per launch), or deleted when the launch is refused. */
+    if (lti_store_state_get(store, r->pool, state, now, &ls, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_EXPIRED) {
+            return refuse_spent(r, store, state, &err);
+        }
         if (err.status == LTI_ERR_NOT_FOUND) {
             lti_err_set(&err, LTI_ERR_REPLAY, "lti13_state_unknown",
                         "This launch's state is unknown or was already used: launch the "
@@ -316,18 +330,18 @@ int ptech_handle_launch13(request_rec *r)
         lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_no_cookie",
                     "The browser did not send back the login cookie: third-party cookies are "
                     "probably blocked in the LMS frame. Open the activity in a new window.");
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     if (!lti_ct_streq(lti_sha256_hex(r->pool, cookie, strlen(cookie)), ls.browser)) {
         lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_mismatch",
                     "The login cookie does not belong to this launch's state.");
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     if (lti_jwt_parse(r->pool, token, strlen(token), &jwt, &err) != LTI_OK) {
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     if (lti_store_platform_by_id(store, r->pool, ls.platform_id, &pf, &err) != LTI_OK) {
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     memset(&http, 0, sizeof(http));
     http.timeout = ptech_cfg_dur(c->http_timeout, 10);
@@ -336,7 +350,7 @@ int ptech_handle_launch13(request_rec *r)
     http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
     if (lti_platform_verify(r->pool, store, ptech_keycache(r), &pf, jwt, &http, now,
                             ptech_cfg_dur(c->jwks_cache_ttl, 3600), &keylog, &err) != LTI_OK) {
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     memset(&exp, 0, sizeof(exp));
     exp.issuer = pf.issuer;
@@ -346,7 +360,7 @@ int ptech_handle_launch13(request_rec *r)
     exp.now = now;
     exp.leeway = leeway;
     if (lti_launch13_validate(r->pool, jwt->claims, &exp, &l, &err) != LTI_OK) {
-        return refuse(r, &err);
+        return refuse_spent(r, store, state, &err);
     }
     for (int i = 0; i < pf.deployments->nelts && !known; i++) {
         known = strcmp(APR_ARRAY_IDX(pf.deployments, i, const char *), l.deployment_id) == 0;
@@ -357,9 +371,10 @@ int ptech_handle_launch13(request_rec *r)
                         "The deployment id %s is not registered for platform %s (ptechctl "
                         "platform add ... --deployment ID, or PTechAutoDeployments On).",
                         l.deployment_id, pf.issuer);
-            return refuse(r, &err);
+            return refuse_spent(r, store, state, &err);
         }
         if (lti_store_deployment_add(store, pf.id, l.deployment_id, now, &err) != LTI_OK) {
+            lti_store_state_take(store, r->pool, state, now, &ls, NULL);
             return ptech_lti_error(r, &err, NULL, 0);
         }
     }
@@ -370,6 +385,7 @@ int ptech_handle_launch13(request_rec *r)
         /* Content selection arrives with the experience issue; nothing is recorded. */
         const char *lang = lti_lang_of(l.locale);
 
+        lti_store_state_take(store, r->pool, state, now, &ls, NULL);
         ptech_page_begin(r, lang, "Deep Linking", NULL);
         ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "dl_later")), "</h1>\n<p>",
                   ptech_esc(r->pool, ptech_msg(lang, "dl_later_text")), "</p>\n", NULL);
@@ -405,6 +421,7 @@ int ptech_handle_launch13(request_rec *r)
     rec.link_claims = link_claims(r->pool, &l);
     rec.lms_origin = ptech_origin_of(r->pool, pf.issuer);
     rec.now = now;
+    rec.login_state = state;
     return ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
                                "This id_token was already used (its nonce was seen before): "
                                "launch the activity again from the LMS.");

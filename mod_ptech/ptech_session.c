@@ -111,7 +111,13 @@ int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *re
     lti_err_clear(&err);
     if (ptech_session_new(r, &sid, rec, &err) != LTI_OK
         || lti_store_launch_record(store, rec, &ids, &err) != LTI_OK) {
-        if (err.status == LTI_ERR_REPLAY) {
+        if (rec->login_state != NULL) {
+            lti_login_state_t gone;
+
+            /* Single use, whatever went wrong. */
+            lti_store_state_take(store, r->pool, rec->login_state, rec->now, &gone, NULL);
+        }
+        if (err.status == LTI_ERR_REPLAY && strcmp(err.reason, "nonce_replay") == 0) {
             err.reason = replay_reason;
             snprintf(err.text, sizeof(err.text), "%s", replay_text);
         }

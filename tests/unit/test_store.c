@@ -1492,6 +1492,62 @@ static void test_login_states(void **state)
     apr_pool_destroy(p);
 }
 
+/* A launch reads its state, then consumes it in its own transaction: of two launches
+ * carrying one state, the second is refused and leaves nothing behind. */
+static void test_state_consumed_by_launch(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_login_state_t ls, got;
+    lti_launch_rec_t r;
+    lti_launch_ids_t ids;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    memset(&ls, 0, sizeof(ls));
+    ls.state = "st-9";
+    ls.platform_id = add_platform(p, s, MOODLE, "c1");
+    ls.nonce = "nonce-9";
+    ls.target_link_uri = "https://tool.example/ptech/launch";
+    ls.browser = "cookie-hash";
+    ls.created = NOW;
+    ls.expires = NOW + 600;
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+
+    /* Read twice: still there. */
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, &err), LTI_OK);
+    assert_string_equal(got.nonce, "nonce-9");
+    assert_string_equal(got.browser, "cookie-hash");
+    assert_true(got.platform_id == ls.platform_id && got.expires == NOW + 600);
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, &err), LTI_OK);
+    assert_int_equal(lti_store_state_get(s, p, "st-8", NOW + 1, &got, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 600, &got, &err),
+                     LTI_ERR_EXPIRED);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 1);
+
+    r = launch("u1", "n1", "s1");
+    r.version = "1.3";
+    r.login_state = "st-9";
+    record(s, &r, &ids);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
+
+    r = launch("u2", "n2", "s2");
+    r.version = "1.3";
+    r.login_state = "st-9";
+    assert_int_equal(lti_store_launch_record(s, &r, &ids, &err), LTI_ERR_REPLAY);
+    assert_string_equal(err.reason, "lti13_state_unknown");
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces WHERE nonce = 'n2'"), 0);
+    apr_pool_destroy(p);
+}
+
 static void test_jwks_cache(void **state)
 {
     apr_pool_t *p;
@@ -1989,6 +2045,7 @@ int main(void)
         cmocka_unit_test(test_deployment_add),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_login_states),
+        cmocka_unit_test(test_state_consumed_by_launch),
         cmocka_unit_test(test_jwks_cache),
         cmocka_unit_test(test_jwks_refetch_claim),
         cmocka_unit_test(test_launch_claims),
