@@ -342,6 +342,7 @@ typedef struct pending_t {
     lti_launch_ids_t *ids;
     lti_err_t *err;
     lti_status_t rv;
+    int dirty;      /* set by run when it fails after changing something */
     int done, lead;
     sem_t wake;
     struct pending_t *next;
@@ -1041,18 +1042,33 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     return exec_stmt(q, st, NULL, err);
 }
 
-/* Runs a batch of writes in one transaction, each inside its own savepoint, so one refused
- * write (a replayed nonce) leaves the others whole.  If the commit fails, every write of the
- * batch fails.  Caller holds the connection lock. */
+/* Runs a batch of writes in one transaction.  A write that is refused before it changed
+ * anything (a replayed nonce, a spent state: the common refusals) needs no undoing, so the
+ * batch runs without savepoints, which cost an allocation and a journal per write.  A write
+ * that fails after changing something (a database error) makes the whole batch start again,
+ * each write then inside its own savepoint, so one failure leaves the others whole.  If the
+ * commit fails, every write of the batch fails.  Caller holds the connection lock. */
 static void run_batch(sq_t *q, pending_t *batch)
 {
     lti_err_t berr;
     lti_status_t rv = begin(q, &berr);
+    int guarded = 0;
 
+again:
     for (pending_t *e = batch; e != NULL; e = e->next) {
         if (rv != LTI_OK) {
             *e->err = berr;
             e->rv = rv;
+            continue;
+        }
+        if (!guarded) {
+            e->dirty = 0;
+            if ((e->rv = e->run(q, e)) != LTI_OK && e->dirty) {
+                rollback(q);
+                guarded = 1;
+                rv = begin(q, &berr);
+                goto again;
+            }
             continue;
         }
         e->rv = simple(q, ST_SAVEPOINT, e->err);
@@ -1154,19 +1170,20 @@ static lti_status_t group_commit(sq_t *q, pending_t *me, lti_err_t *err)
 static lti_status_t launch_job(sq_t *q, pending_t *job)
 {
     const lti_launch_rec_t *rec = job->arg;
+    lti_status_t rv;
 
     if (rec->login_state != NULL) {
         /* The login state is consumed with the launch it allowed: of two launches racing
          * with one state, the second finds it gone. */
         sqlite3_stmt *st = stmt(q, ST_STATE_DELETE, job->err);
         int changes = 0;
-        lti_status_t rv;
 
         if (st == NULL) {
             return LTI_ERR_STORE;
         }
         bind_text(st, 1, rec->login_state);
         if ((rv = exec_stmt(q, st, &changes, job->err)) != LTI_OK) {
+            job->dirty = 1;
             return rv;
         }
         if (changes == 0) {
@@ -1175,7 +1192,12 @@ static lti_status_t launch_job(sq_t *q, pending_t *job)
                                "the activity again from the LMS.");
         }
     }
-    return launch_locked(q, rec, job->ids, job->err);
+    /* A replayed nonce is refused before anything else is written (a state consumed above
+     * may stay consumed: it is single use whatever happens). */
+    rv = launch_locked(q, rec, job->ids, job->err);
+    job->dirty = rv != LTI_OK && !(rv == LTI_ERR_REPLAY && strcmp(job->err->reason,
+                                                                  "nonce_replay") == 0);
+    return rv;
 }
 
 static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
@@ -1639,6 +1661,7 @@ static lti_status_t state_job(sq_t *q, pending_t *job)
     bind_text(st, 5, ls->browser);
     sqlite3_bind_int64(st, 6, ls->created);
     sqlite3_bind_int64(st, 7, ls->expires);
+    job->dirty = 1;     /* a failed insert may have written part of its indexes */
     return exec_stmt(q, st, NULL, job->err);
 }
 

@@ -1936,7 +1936,7 @@ static void test_migrate_concurrent(void **state)
 
 typedef struct {
     lti_store_t *s;
-    int id, fails;
+    int id, fails, replays, errors;
 } worker_t;
 
 #define WORKERS 4
@@ -1957,6 +1957,72 @@ static void *use_nonces(void *data)
     return NULL;
 }
 
+/* Launches from several threads share group commits.  Each thread records its own good
+ * launches, replays a shared nonce (refused cleanly) and reuses a shared session hash (a
+ * database error after writing, which sends its batch through savepoints): the good ones
+ * are all there, the bad ones left nothing. */
+static void *batch_launches(void *data)
+{
+    worker_t *w = data;
+    apr_pool_t *p;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    for (int i = 0; i < PER_WORKER; i++) {
+        lti_launch_rec_t r;
+        lti_launch_ids_t ids;
+        lti_err_t err;
+
+        r = launch(apr_psprintf(p, "u%d-%d", w->id, i), apr_psprintf(p, "n%d-%d", w->id, i),
+                   apr_psprintf(p, "s%d-%d", w->id, i));
+        w->fails += lti_store_launch_record(w->s, &r, &ids, &err) != LTI_OK;
+        r = launch(apr_psprintf(p, "x%d-%d", w->id, i), "shared-nonce",
+                   apr_psprintf(p, "sx%d-%d", w->id, i));
+        w->replays += lti_store_launch_record(w->s, &r, &ids, &err) == LTI_ERR_REPLAY;
+        r = launch(apr_psprintf(p, "y%d-%d", w->id, i), apr_psprintf(p, "ny%d-%d", w->id, i),
+                   "shared-session");
+        w->errors += lti_store_launch_record(w->s, &r, &ids, &err) == LTI_ERR_STORE;
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+static void test_threads_batch_launches(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    worker_t w[WORKERS];
+    pthread_t t[WORKERS];
+    int replays = 0, errors = 0;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    memset(w, 0, sizeof(w));
+    w[0].s = open_migrated(p, path);
+    for (int i = 0; i < WORKERS; i++) {
+        w[i].s = w[0].s;
+        w[i].id = i;
+        assert_int_equal(pthread_create(&t[i], NULL, batch_launches, &w[i]), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].fails, 0);
+        replays += w[i].replays;
+        errors += w[i].errors;
+    }
+    /* One shared-nonce launch and one shared-session launch got in; the rest were refused. */
+    assert_int_equal(replays, WORKERS * PER_WORKER - 1);
+    assert_int_equal(errors, WORKERS * PER_WORKER - 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"),
+                     WORKERS * PER_WORKER + 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"),
+                     WORKERS * PER_WORKER + 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"),
+                     WORKERS * PER_WORKER + 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"),
+                     WORKERS * PER_WORKER + 2);
+    apr_pool_destroy(p);
+}
+
 /* One handle shared by a process's threads. */
 static void test_threads_share_handle(void **state)
 {
@@ -1971,7 +2037,7 @@ static void test_threads_share_handle(void **state)
     for (int i = 0; i < WORKERS; i++) {
         w[i].s = w[0].s;
         w[i].id = i;
-        w[i].fails = 0;
+        w[i].fails = w[i].replays = w[i].errors = 0;
         assert_int_equal(pthread_create(&t[i], NULL, use_nonces, &w[i]), 0);
     }
     for (int i = 0; i < WORKERS; i++) {
@@ -2052,6 +2118,7 @@ int main(void)
         cmocka_unit_test(test_two_handles),
         cmocka_unit_test(test_busy_waits),
         cmocka_unit_test(test_threads_share_handle),
+        cmocka_unit_test(test_threads_batch_launches),
         cmocka_unit_test(test_jwks_claim_two_handles),
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_logging),
