@@ -453,7 +453,9 @@ lti_status_t lti_dynreg_response_parse(apr_pool_t *p, const char *json, size_t l
     tc = json_object_get(doc, TOOL_CONF);
     dep = json_is_object(tc) ? json_object_get(tc, "deployment_id") : NULL;
     if (json_is_integer(dep)) {
-        out->deployment_id = apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(dep));
+        /* APR's own int64 format: apr_psprintf does not know %lld. */
+        out->deployment_id = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                                          (apr_int64_t)json_integer_value(dep));
     }
     else if (dep != NULL && !json_is_null(dep)) {
         bad = 0;

@@ -363,7 +363,7 @@ static void test_get_request(void **state)
     lti_http_opts_t o = loopback_opts(5);
     lti_http_resp_t resp;
     lti_err_t err;
-    char head[4096];
+    char head[SRV_REQ_MAX];
 
     apr_pool_create(&p, *state);
     setenv("http_proxy", "http://127.0.0.1:1", 1);
