@@ -305,6 +305,17 @@ def test_522_dynreg_off(httpd_factory, registrar):
     assert registrar.count() == 0 and srv.count("platforms") == 0
 
 
+def test_523_dynreg_without_allow_list(httpd_factory, registrar):
+    """PTechRegistration On without PTechRegistrationIssuers: any platform registers, and
+    the start-up log warns about it."""
+    srv = reg_server(httpd_factory, registrar, issuers=[])
+    assert "PT00051: PTechRegistration is On without PTechRegistrationIssuers" in \
+        srv.log_text()
+    r = register(srv, registrar)
+    assert r.status_code == 200, (r.text[:2000], registrar.reg_errors)
+    assert srv.count("platforms") == 1
+
+
 @pytest.mark.parametrize("case", ["no_registration_endpoint", "no_platform_configuration",
                                   "not_json", "duplicate_keys", "http_issuer",
                                   "foreign_issuer", "no_rs256", "no_auth_not_moodle"])
