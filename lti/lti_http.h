@@ -1,6 +1,7 @@
-/* lti_http.h -- outbound HTTP(S) for liblti over libcurl: platform keys now, tokens,
- * grades and badges later.  TLS always verified; plain http only to the loopback when the
- * caller allows it (tests, demo); bodies and times capped; redirects not followed. */
+/* lti_http.h -- outbound HTTP(S) for liblti over libcurl: platform keys and Dynamic
+ * Registration now, tokens, grades and badges later.  TLS always verified; plain http only
+ * to the loopback when the caller allows it (tests, demo); bodies and times capped;
+ * redirects not followed. */
 #ifndef LTI_HTTP_H
 #define LTI_HTTP_H
 
@@ -37,5 +38,13 @@ lti_status_t lti_http_check_url(apr_pool_t *p, const char *url, const lti_http_o
  * LTI_ERR_TOO_LARGE "http_too_large" over opts->max_bytes. */
 lti_status_t lti_http_get(apr_pool_t *p, const char *url, const char *accept,
                           const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err);
+
+/* POSTs json (NUL-terminated) as application/json, Accept: application/json, with
+ * "Authorization: Bearer <bearer>" when bearer is not NULL (never logged).  Same URL
+ * checks, caps and errors as lti_http_get; LTI_ERR_MALFORMED "http_bad_token" for an empty
+ * bearer or one holding a line break. */
+lti_status_t lti_http_post_json(apr_pool_t *p, const char *url, const char *json,
+                                const char *bearer, const lti_http_opts_t *opts,
+                                lti_http_resp_t *resp, lti_err_t *err);
 
 #endif

@@ -128,6 +128,12 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
                          "PT00007: PTechStore is set but PTechSecretKeyFile is not");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        if (ptech_cfg_flag(c->registration)
+            && (c->registration_issuers == NULL || c->registration_issuers->nelts == 0)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, v, "PT00051: PTechRegistration is On "
+                         "without PTechRegistrationIssuers: any platform that reaches "
+                         "/ptech/register can register itself");
+        }
         if (apr_hash_get(done, c->store_dsn, APR_HASH_KEY_STRING) != NULL) {
             continue;
         }
@@ -300,6 +306,9 @@ static int ptech_handler(request_rec *r)
     }
     if (strcmp(rest, "/jwks") == 0) {
         return ptech_handle_jwks(r);
+    }
+    if (strcmp(rest, "/register") == 0) {
+        return ptech_handle_register(r);
     }
     if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
         return ptech_handle_course(r, rest + 7);

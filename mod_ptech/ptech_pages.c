@@ -110,6 +110,21 @@ static const struct {
      "activity with the custom parameter course=ID."},
     {"new_window", "Ouvrir dans une nouvelle fenêtre", "فتح في نافذة جديدة",
      "Open in a new window"},
+    {"dynreg_done", "Outil enregistré", "تم تسجيل الأداة", "Tool registered"},
+    {"dynreg_activate",
+     "La plateforme a ajouté Open P-Tech à ses outils externes, en attente. Pour "
+     "l'utiliser, activez-le dans Moodle : Administration du site → Plugins → Modules "
+     "d'activité → Outil externe → Gérer les outils, puis « Activer » sur la carte de l'outil.",
+     "أضافت المنصة Open P-Tech إلى أدواتها الخارجية في حالة انتظار. لاستخدامها، فعّلها في "
+     "Moodle: إدارة الموقع ← الإضافات ← وحدات الأنشطة ← أداة خارجية ← إدارة الأدوات، ثم "
+     "«تفعيل» على بطاقة الأداة.",
+     "The platform has added Open P-Tech to its external tools, pending. To use it, "
+     "activate it in Moodle: Site administration → Plugins → Activity modules → External "
+     "tool → Manage tools, then “Activate” on the tool's card."},
+    {"dynreg_platform", "Plateforme", "المنصة", "Platform"},
+    {"dynreg_client_id", "Identifiant client", "معرّف العميل", "Client ID"},
+    {"dynreg_deployment", "Déploiement", "النشر", "Deployment"},
+    {"dynreg_close", "Fermer", "إغلاق", "Close"},
 };
 
 const char *ptech_msg(const char *lang, const char *key)
@@ -295,6 +310,30 @@ static const char stylesheet[] =
 static const char autosubmit[] =
     "document.getElementById('autosubmit').submit();\n";
 
+/* Dynamic Registration's last page: its button tells the LMS (which frames it, or opened
+ * it) to close the registration (LTI Dynamic Registration 1.0, section 3.7).  The message
+ * holds no secret, so any origin may read it. */
+static const char dynreg_js[] =
+    "(function () {\n"
+    "    var b = document.getElementById('ptech-dynreg-close');\n"
+    "    if (!b) { return; }\n"
+    "    b.addEventListener('click', function () {\n"
+    "        var target = window.opener || (window.parent !== window ? window.parent : null);\n"
+    "        if (target) {\n"
+    "            target.postMessage({subject: 'org.imsglobal.lti.close'}, '*');\n"
+    "        } else {\n"
+    "            window.close();\n"
+    "        }\n"
+    "    });\n"
+    "})();\n";
+
+/* The tool's logo (Dynamic Registration's logo_uri; Moodle shows it on the tool's card). */
+static const char logo_svg[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 64\" width=\"64\" "
+    "height=\"64\"><rect width=\"64\" height=\"64\" rx=\"12\" fill=\"#0f62fe\"/>"
+    "<text x=\"32\" y=\"41\" font-family=\"sans-serif\" font-size=\"22\" "
+    "font-weight=\"bold\" fill=\"#fff\" text-anchor=\"middle\">P-T</text></svg>\n";
+
 int ptech_handle_static(request_rec *r, const char *rest)
 {
     if (r->method_number != M_GET) {
@@ -307,6 +346,14 @@ int ptech_handle_static(request_rec *r, const char *rest)
     else if (strcmp(rest, "autosubmit.js") == 0) {
         ap_set_content_type(r, "text/javascript; charset=utf-8");
         ap_rwrite(autosubmit, sizeof(autosubmit) - 1, r);
+    }
+    else if (strcmp(rest, "dynreg.js") == 0) {
+        ap_set_content_type(r, "text/javascript; charset=utf-8");
+        ap_rwrite(dynreg_js, sizeof(dynreg_js) - 1, r);
+    }
+    else if (strcmp(rest, "logo.svg") == 0) {
+        ap_set_content_type(r, "image/svg+xml");
+        ap_rwrite(logo_svg, sizeof(logo_svg) - 1, r);
     }
     else {
         return ptech_error_page(r, HTTP_NOT_FOUND, NULL, "No such file.", "not_found", 0);

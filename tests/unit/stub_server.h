@@ -1,7 +1,8 @@
 /* stub_server.h -- a tiny HTTP/1.1 server for the unit tests of outbound HTTP
- * (test_http.c, test_platform.c): one connection at a time on 127.0.0.1, answers chosen by
- * path, in a plain pthread (apr_thread_exit trips ASan).  Functions are static: each test
- * binary includes it once. */
+ * (test_http.c, test_platform.c, test_dynreg.c): one connection at a time on 127.0.0.1,
+ * GETs and POSTs (last_head keeps the whole request), answers chosen by path, in a plain
+ * pthread (apr_thread_exit trips ASan).  Functions are static: each test binary includes
+ * it once. */
 #ifndef PTECH_STUB_SERVER_H
 #define PTECH_STUB_SERVER_H
 
@@ -22,6 +23,8 @@
 typedef const char *srv_answer_fn(void *baton, const char *path);
 
 #define SRV_HELD_MAX 8
+/* Largest request (head and body) the server reads and keeps. */
+#define SRV_REQ_MAX 16384
 
 typedef struct srv_t {
     int fd, port, stop[2];
@@ -31,37 +34,60 @@ typedef struct srv_t {
     void *baton;
     int requests;               /* under mu */
     char last_path[256];        /* under mu */
-    char last_head[4096];       /* under mu */
+    char last_head[SRV_REQ_MAX]; /* under mu: the whole request, body included */
+    char buf[SRV_REQ_MAX];       /* the server thread's */
     int held[SRV_HELD_MAX], nheld;
 } srv_t;
 
-/* Reads a request head (up to the blank line, or 1 s of silence) into buf (4096 bytes);
- * returns the path or "". */
+/* Whether buf (len bytes) holds a whole request: the head, and for a POST the body of its
+ * Content-Length. */
+static int request_complete(const char *buf, size_t len)
+{
+    const char *end = strstr(buf, "\r\n\r\n");
+    const char *cl;
+
+    if (end == NULL) {
+        return 0;
+    }
+    if (strncmp(buf, "POST ", 5) != 0) {
+        return 1;
+    }
+    cl = strcasestr(buf, "\r\nContent-Length:");
+    if (cl == NULL || cl > end) {
+        return 1;
+    }
+    return len >= (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10);
+}
+
+/* Reads a request (GET, or POST with its body; up to the blank line or the body's end, or
+ * 1 s of silence) into buf (SRV_REQ_MAX bytes); returns the path or "". */
 static void read_path(int c, char *buf, char *path, size_t size)
 {
     size_t len = 0;
     struct pollfd pf = {c, POLLIN, 0};
 
     path[0] = '\0';
-    while (len < 4095 && poll(&pf, 1, 1000) == 1) {
-        ssize_t n = recv(c, buf + len, 4095 - len, 0);
+    while (len < SRV_REQ_MAX - 1 && poll(&pf, 1, 1000) == 1) {
+        ssize_t n = recv(c, buf + len, SRV_REQ_MAX - 1 - len, 0);
 
         if (n <= 0) {
             break;
         }
         len += (size_t)n;
         buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n") != NULL || (len >= 4 && strncmp(buf, "GET ", 4) != 0)) {
-            break;      /* a whole head, or not a GET at all (a TLS handshake) */
+        if (request_complete(buf, len)
+            || (len >= 5 && strncmp(buf, "GET ", 4) != 0 && strncmp(buf, "POST ", 5) != 0)) {
+            break;      /* a whole request, or not HTTP at all (a TLS handshake) */
         }
     }
     buf[len] = '\0';
-    if (strncmp(buf, "GET ", 4) == 0) {
-        const char *end = strchr(buf + 4, ' ');
-        size_t n = end ? (size_t)(end - (buf + 4)) : 0;
+    if (strncmp(buf, "GET ", 4) == 0 || strncmp(buf, "POST ", 5) == 0) {
+        const char *start = strchr(buf, ' ') + 1;
+        const char *end = strchr(start, ' ');
+        size_t n = end ? (size_t)(end - start) : 0;
 
         if (n < size) {
-            memcpy(path, buf + 4, n);
+            memcpy(path, start, n);
             path[n] = '\0';
         }
     }
@@ -86,7 +112,7 @@ static void *srv_main(void *data)
     struct pollfd pf[2] = {{s->fd, POLLIN, 0}, {s->stop[0], POLLIN, 0}};
 
     for (;;) {
-        char path[256], head[4096];
+        char path[256], *head = s->buf;
         const char *answer;
         int c;
 

@@ -363,7 +363,7 @@ static void test_get_request(void **state)
     lti_http_opts_t o = loopback_opts(5);
     lti_http_resp_t resp;
     lti_err_t err;
-    char head[4096];
+    char head[SRV_REQ_MAX];
 
     apr_pool_create(&p, *state);
     setenv("http_proxy", "http://127.0.0.1:1", 1);
@@ -387,6 +387,55 @@ static void test_get_request(void **state)
     snprintf(head, sizeof(head), "%s", srv.last_head);
     pthread_mutex_unlock(&srv.mu);
     assert_non_null(strstr(head, "\r\nAccept: */*\r\n"));
+    apr_pool_destroy(p);
+}
+
+/* A JSON POST with a Bearer token: the request as sent, the answer, the refusals. */
+static void test_post_json(void **state)
+{
+    apr_pool_t *p;
+    lti_http_opts_t o = loopback_opts(5), strict = loopback_opts(5);
+    lti_http_resp_t resp;
+    lti_err_t err;
+    char head[SRV_REQ_MAX];
+    int before;
+
+    apr_pool_create(&p, *state);
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), "{\"a\":1}", "tok.en-_1", &o, &resp,
+                                        &err), LTI_OK);
+    assert_true(resp.status == 200);
+    assert_string_equal(resp.body, "{\"keys\":[\"x\"]}\r\n");
+    pthread_mutex_lock(&srv.mu);
+    snprintf(head, sizeof(head), "%s", srv.last_head);
+    pthread_mutex_unlock(&srv.mu);
+    assert_true(strncmp(head, "POST /ok HTTP/1.1\r\n", 19) == 0);
+    assert_non_null(strstr(head, "\r\nAuthorization: Bearer tok.en-_1\r\n"));
+    assert_non_null(strstr(head, "\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strstr(head, "\r\nAccept: application/json\r\n"));
+    assert_non_null(strstr(head, "\r\nContent-Length: 7\r\n"));
+    assert_string_equal(strstr(head, "\r\n\r\n") + 4, "{\"a\":1}");
+    /* Without a token, no Authorization header. */
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), "{}", NULL, &o, &resp, &err), LTI_OK);
+    pthread_mutex_lock(&srv.mu);
+    snprintf(head, sizeof(head), "%s", srv.last_head);
+    pthread_mutex_unlock(&srv.mu);
+    assert_null(strstr(head, "Authorization"));
+    /* Caps and refusals as for a GET, nothing sent. */
+    assert_int_equal(lti_http_post_json(p, url(p, "/big"), "{}", NULL, &o, &resp, &err),
+                     LTI_ERR_TOO_LARGE);
+    before = srv_requests(&srv);
+    strict.allow_insecure_loopback = 0;
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), "{}", "t", &strict, &resp, &err),
+                     LTI_ERR_FORBIDDEN);
+    assert_string_equal(err.reason, "http_insecure_url");
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), "{}", "a\r\nX-Evil: 1", &o, &resp,
+                                        &err), LTI_ERR_MALFORMED);
+    assert_string_equal(err.reason, "http_bad_token");
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), "{}", "", &o, &resp, &err),
+                     LTI_ERR_MALFORMED);
+    assert_int_equal(lti_http_post_json(p, url(p, "/ok"), NULL, "t", &o, &resp, &err),
+                     LTI_ERR_INTERNAL);
+    assert_int_equal(srv_requests(&srv), before);
     apr_pool_destroy(p);
 }
 
@@ -426,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_get_timeout),
         cmocka_unit_test(test_get_closed_port),
         cmocka_unit_test(test_get_request),
+        cmocka_unit_test(test_post_json),
         cmocka_unit_test(test_get_refused_url),
     };
 
