@@ -12,5 +12,6 @@
 #include "lti_jose.h"
 #include "lti_http.h"
 #include "lti_platform.h"
+#include "lti_migration.h"
 
 #endif
