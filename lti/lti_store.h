@@ -53,8 +53,8 @@ typedef struct lti_launch_rec_t {
     const char *link_claims;    /* LTI 1.3 service and custom claims (JSON), may be NULL */
     /* Who else this person is (SPEC.md, Persons): platform_guid is the launch's
      * tool_consumer_instance_guid (1.1) or tool_platform.guid (1.3), NULL when absent; a
-     * first launch of an LMS user id is the person whom the other LTI version's tenants of
-     * the same guid know by the same user id.  link_tenant and link_user_id (both or
+     * first launch of an LMS user id is the person known by the same user id and guid in a
+     * tenant of the other LTI version.  link_tenant and link_user_id (both or
      * neither) name an identity verified to be this person (the lti1p1 claim of a 1.3
      * launch: "lti11:<consumer key>" and the 1.1 user_id). */
     const char *platform_guid;
@@ -286,8 +286,8 @@ lti_status_t lti_store_audit_counts(lti_store_t *s, apr_pool_t *p, int64_t since
  * Persons: each (tenant, user id) has a row; a row linked to another person (alias) stands
  * for it, and ids->person_id is always the person the identity stands for.  A new identity
  * is linked when rec->link_tenant/link_user_id name a known identity, else when
- * rec->platform_guid finds the same user id in a tenant of the other LTI version (the
- * oldest such person); with link_tenant set, that identity is also made an alias of this
+ * rec->platform_guid finds the same user id launched from the same guid in a tenant of the
+ * other LTI version (the oldest such person); with link_tenant set, that identity is also made an alias of this
  * person when it does not exist yet.  Two identities that already exist apart are never
  * merged.  The person's name and email go to the person's own row. */
 lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,

@@ -117,11 +117,10 @@ static const char *const migrations[] = {
     "  updated INTEGER NOT NULL);",
 
     /* 4 -> 5: person links (LTI 1.1 -> 1.3 migration): an identity row may stand for
-     * another person (alias_of, never a chain), and the LMS instance guid of each tenant */
+     * another person (alias_of, never a chain); the LMS instance guid it launched from */
     "ALTER TABLE persons ADD COLUMN alias_of INTEGER REFERENCES persons(id);"
-    "CREATE TABLE tenant_guids (guid TEXT NOT NULL, version TEXT NOT NULL,"
-    "  tenant TEXT NOT NULL, created INTEGER NOT NULL,"
-    "  PRIMARY KEY (guid, version, tenant)) WITHOUT ROWID;",
+    "ALTER TABLE persons ADD COLUMN guid TEXT;"
+    "CREATE INDEX persons_guid ON persons (guid, user_id) WHERE guid IS NOT NULL;",
 };
 
 enum {
@@ -142,7 +141,6 @@ enum {
     ST_PERSON_ID,
     ST_PERSON_PROFILE,
     ST_PERSON_ALIAS,
-    ST_GUID_ADD,
     ST_AUDIT_COUNTS,
     ST_CONTEXT_UPSERT,
     ST_CONTEXT_ID,
@@ -205,22 +203,25 @@ static const char *const sql[ST__COUNT] = {
     /* The upserts write only when something changed (a returning learner's launch must
      * not rewrite pages); with no change they return no row and ST_*_ID finds the id. */
     /* A new identity's alias_of: the person of the verified identity ?8/?9, else the oldest
-     * person the other LTI version's tenants of guid ?10 know by the same user id (the
-     * subqueries are index lookups, and find nothing when their parameters are NULL). */
+     * person known by the same user id and LMS guid ?10 in a tenant of the other LTI version
+     * (tenants start "lti11:" or "lti13:").  The subqueries are index lookups, and find
+     * nothing when their parameters are NULL. */
     [ST_PERSON_UPSERT] =
         "INSERT INTO persons (tenant, user_id, given_name, family_name, full_name, email,"
-        " created, updated, alias_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, COALESCE("
-        " (SELECT COALESCE(a.alias_of, a.id) FROM persons a WHERE a.tenant = ?8"
+        " created, updated, guid, alias_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?10,"
+        " COALESCE((SELECT COALESCE(a.alias_of, a.id) FROM persons a WHERE a.tenant = ?8"
         "  AND a.user_id = ?9),"
-        " (SELECT COALESCE(a.alias_of, a.id) FROM tenant_guids g JOIN persons a"
-        "  ON a.tenant = g.tenant AND a.user_id = ?2 WHERE g.guid = ?10 AND g.version <> ?11"
+        " (SELECT COALESCE(a.alias_of, a.id) FROM persons a WHERE a.guid = ?10"
+        "  AND a.user_id = ?2 AND substr(a.tenant, 1, 6) <> substr(?1, 1, 6)"
         "  ORDER BY COALESCE(a.alias_of, a.id) LIMIT 1)))"
         " ON CONFLICT (tenant, user_id) DO UPDATE SET"
         " given_name = COALESCE(excluded.given_name, persons.given_name),"
         " family_name = COALESCE(excluded.family_name, persons.family_name),"
         " full_name = COALESCE(excluded.full_name, persons.full_name),"
-        " email = COALESCE(excluded.email, persons.email), updated = excluded.updated"
-        " WHERE COALESCE(excluded.given_name, persons.given_name)"
+        " email = COALESCE(excluded.email, persons.email),"
+        " guid = COALESCE(excluded.guid, persons.guid), updated = excluded.updated"
+        " WHERE COALESCE(excluded.guid, persons.guid) IS DISTINCT FROM persons.guid"
+        " OR COALESCE(excluded.given_name, persons.given_name)"
         "   IS DISTINCT FROM persons.given_name"
         " OR COALESCE(excluded.family_name, persons.family_name)"
         "   IS DISTINCT FROM persons.family_name"
@@ -239,8 +240,6 @@ static const char *const sql[ST__COUNT] = {
         " OR COALESCE(?5, email) IS DISTINCT FROM email)",
     [ST_PERSON_ALIAS] = "INSERT INTO persons (tenant, user_id, created, updated, alias_of)"
                         " VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (tenant, user_id) DO NOTHING",
-    [ST_GUID_ADD] = "INSERT INTO tenant_guids (guid, version, tenant, created)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     [ST_AUDIT_COUNTS] = "SELECT reason, COUNT(*), MAX(at) FROM audit WHERE at >= ?"
                         " GROUP BY reason ORDER BY COUNT(*) DESC, reason",
     [ST_CONTEXT_UPSERT] =
@@ -967,8 +966,9 @@ static lti_status_t sq_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
 }
 
 /* The person of a launch (see lti_store_launch_record): upserts the identity (tenant,
- * user id), linking it when it is new; when it stands for another person, writes the
- * profile there; records the launch's guid and the verified identity.  Lock held. */
+ * user id) with the launch's LMS guid, linking it when it is new; when it stands for
+ * another person, writes the profile there; makes the verified identity an alias.  Lock
+ * held. */
 static lti_status_t person_locked(sq_t *q, const lti_launch_rec_t *r, int64_t *person,
                                   lti_err_t *err)
 {
@@ -977,18 +977,6 @@ static lti_status_t person_locked(sq_t *q, const lti_launch_rec_t *r, int64_t *p
     int64_t id = 0, alias = 0;
     int rc, linked = r->link_tenant != NULL && r->link_user_id != NULL;
 
-    if (r->platform_guid != NULL) {
-        if ((st = stmt(q, ST_GUID_ADD, err)) == NULL) {
-            return LTI_ERR_STORE;
-        }
-        bind_text(st, 1, r->platform_guid);
-        bind_text(st, 2, r->version);
-        bind_text(st, 3, r->tenant);
-        sqlite3_bind_int64(st, 4, r->now);
-        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
-            return rv;
-        }
-    }
     if ((st = stmt(q, ST_PERSON_UPSERT, err)) == NULL) {
         return LTI_ERR_STORE;
     }
@@ -1002,7 +990,6 @@ static lti_status_t person_locked(sq_t *q, const lti_launch_rec_t *r, int64_t *p
     bind_text(st, 8, linked ? r->link_tenant : NULL);
     bind_text(st, 9, linked ? r->link_user_id : NULL);
     bind_text(st, 10, r->platform_guid);
-    bind_text(st, 11, r->version);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         /* Nothing changed: no row returned, look it up. */

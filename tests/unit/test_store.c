@@ -1009,11 +1009,22 @@ static void test_person_links(void **state)
     r.platform_guid = "H";
     record(s, &r, &b);
     assert_true(a.person_id != b.person_id);
+    /* The guid is the launch's, not the consumer's: "11" of consumer moodle came from
+     * another LMS (guid K) and is not the 1.3 "11" of guid G. */
+    r = launch("11", "n11", "s11");
+    r.platform_guid = "K";
+    record(s, &r, &a);
+    r = launch("11", "n12", "s12");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.platform_guid = "G";
+    record(s, &r, &b);
+    assert_true(a.person_id != b.person_id);
     /* Aliases never chain; the persons who launched are the ones the link lists. */
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons a JOIN persons b"
                                       " ON b.id = a.alias_of WHERE b.alias_of IS NOT NULL"), 0);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons WHERE alias_of IS NULL"),
-                     6);
+                     8);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM link_members m JOIN persons x"
                                       " ON x.id = m.person_id WHERE x.alias_of IS NOT NULL"),
                      0);
