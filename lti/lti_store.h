@@ -287,8 +287,8 @@ lti_status_t lti_store_audit_counts(lti_store_t *s, apr_pool_t *p, int64_t since
  * for it, and ids->person_id is always the person the identity stands for.  A new identity
  * is linked when rec->link_tenant/link_user_id name a known identity, else when
  * rec->platform_guid finds the same user id launched from the same guid in a tenant of the
- * other LTI version (the oldest such person); with link_tenant set, that identity is also made an alias of this
- * person when it does not exist yet.  Two identities that already exist apart are never
+ * other LTI version (the oldest such person); with link_tenant set, that identity is also
+ * made an alias of this person when it does not exist yet.  Two identities that already exist apart are never
  * merged.  The person's name and email go to the person's own row. */
 lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
                                      lti_launch_ids_t *ids, lti_err_t *err);
