@@ -13,5 +13,6 @@
 #include "lti_http.h"
 #include "lti_platform.h"
 #include "lti_dynreg.h"
+#include "lti_migration.h"
 
 #endif

@@ -326,21 +326,26 @@ static lti_status_t check_times(const json_t *claims, const lti_launch13_expect_
     }
     if (l->exp + leeway < now) {
         return lti_err_set(err, LTI_ERR_EXPIRED, "jwt_exp",
-                           "the id_token expired %lld seconds ago (clock leeway %lld s); "
-                           "retry the launch, and check the LMS and tool clocks (NTP) if "
-                           "it recurs", (long long)(now - l->exp), (long long)leeway);
+                           "the id_token expired %lld seconds ago (clock leeway %lld s; "
+                           "clock skew %lld s: this server's clock minus the token's iat); "
+                           "retry the launch, and check the LMS and tool clocks (NTP) if it "
+                           "recurs", (long long)(now - l->exp), (long long)leeway,
+                           (long long)(now - l->iat));
     }
     if (l->iat - leeway > now) {
         return lti_err_set(err, LTI_ERR_EXPIRED, "jwt_iat",
                            "the id_token was issued %lld seconds in the future of this "
-                           "server's clock (leeway %lld s); check the LMS and tool clocks "
-                           "(NTP)", (long long)(l->iat - now), (long long)leeway);
+                           "server's clock (leeway %lld s; clock skew %lld s: the LMS clock is "
+                           "ahead); check the LMS and tool clocks (NTP)",
+                           (long long)(l->iat - now), (long long)leeway,
+                           (long long)(now - l->iat));
     }
     if (present && nbf - leeway > now) {
         return lti_err_set(err, LTI_ERR_EXPIRED, "jwt_nbf",
                            "the id_token is not valid for another %lld seconds (leeway "
-                           "%lld s); check the LMS and tool clocks (NTP)",
-                           (long long)(nbf - now), (long long)leeway);
+                           "%lld s; clock skew %lld s); check the LMS and tool clocks (NTP)",
+                           (long long)(nbf - now), (long long)leeway,
+                           (long long)(now - nbf));
     }
     l->skew = now - l->iat;
     return LTI_OK;

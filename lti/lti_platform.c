@@ -235,12 +235,15 @@ static lti_status_t keys_for(apr_pool_t *p, lti_store_t *store, const lti_platfo
         }
     }
     if (!lti_jwks_has(set, jwt->kid)) {
+        /* The kid is printable ASCII (lti_jwt_parse checks it) and no secret. */
         return lti_err_set(err, LTI_ERR_UNKNOWN_KEY, "jwt_unknown_kid",
-                           "the token's key id is not in the key set of platform %s%s",
-                           pf->issuer, log->refetch_denied
-                                           ? " (the key set was refetched less than a minute "
-                                             "ago; refetches are limited to one a minute)"
-                                           : " (refetched just now)");
+                           "the token's key id \"%.64s\" is not in the key set of platform %s "
+                           "(%s)", jwt->kid ? jwt->kid : "", pf->issuer,
+                           log->refetch_denied
+                               ? "not refetched: the key set was refetched less than a "
+                                 "minute ago, and refetches are limited to one a minute"
+                               : "refetched just now from its key set URL: the key is not "
+                                 "there either");
     }
     *out = set;
     return LTI_OK;

@@ -150,6 +150,12 @@ lti_status_t lti_store_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
     return logged("audit_recent", s->ops->audit_recent(s, p, limit, out, err), err);
 }
 
+lti_status_t lti_store_audit_counts(lti_store_t *s, apr_pool_t *p, int64_t since,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("audit_counts", s->ops->audit_counts(s, p, since, out, err), err);
+}
+
 lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
                                      lti_launch_ids_t *ids, lti_err_t *err)
 {

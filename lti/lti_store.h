@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 4
+#define LTI_STORE_SCHEMA_VERSION 5
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -53,6 +53,14 @@ typedef struct lti_launch_rec_t {
     const char *link_claims;    /* LTI 1.3 service and custom claims (JSON), may be NULL */
     const char *login_state;    /* LTI 1.3: the login state this launch consumes, deleted in
                                  * its transaction (LTI_ERR_REPLAY if already gone); or NULL */
+    /* Who else this person is (SPEC.md, Persons): platform_guid is the launch's
+     * tool_consumer_instance_guid (1.1) or tool_platform.guid (1.3), NULL when absent; a
+     * first launch of an LMS user id is the person known by the same user id and guid in a
+     * tenant of the other LTI version.  link_tenant and link_user_id (both or
+     * neither) name an identity verified to be this person (the lti1p1 claim of a 1.3
+     * launch: "lti11:<consumer key>" and the 1.1 user_id). */
+    const char *platform_guid;
+    const char *link_tenant, *link_user_id;
     int64_t session_expires;
     int64_t now;
 } lti_launch_rec_t;
@@ -97,6 +105,12 @@ typedef struct lti_audit_t {
     int http_status;
     const char *reason, *scope, *remote, *detail;
 } lti_audit_t;
+
+/* Audit rows per reason since a time. */
+typedef struct lti_audit_count_t {
+    const char *reason;
+    int64_t count, last;
+} lti_audit_count_t;
 
 typedef struct lti_catalog_rev_t {
     int64_t rev, loaded;
@@ -156,6 +170,8 @@ typedef struct lti_store_ops_t {
                               const char *scope, const char *remote, const char *detail,
                               lti_err_t *err);
     lti_status_t (*audit_recent)(lti_store_t *s, apr_pool_t *p, int limit,
+                                 apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*audit_counts)(lti_store_t *s, apr_pool_t *p, int64_t since,
                                  apr_array_header_t **out, lti_err_t *err);
     lti_status_t (*launch_record)(lti_store_t *s, const lti_launch_rec_t *rec,
                                   lti_launch_ids_t *ids, lti_err_t *err);
@@ -263,9 +279,21 @@ lti_status_t lti_store_audit_add(lti_store_t *s, int64_t at, int http_status,
 lti_status_t lti_store_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
                                     apr_array_header_t **out, lti_err_t *err);
 
+/* The audit rows at or after since, counted per reason (lti_audit_count_t, with the newest
+ * row's time), most frequent first. */
+lti_status_t lti_store_audit_counts(lti_store_t *s, apr_pool_t *p, int64_t since,
+                                    apr_array_header_t **out, lti_err_t *err);
+
 /* Records a verified launch in one transaction: the nonce (LTI_ERR_REPLAY, and nothing
  * written, if already used), person, context, resource link (and its course when
- * rec->course_id is set), the grade-return target, the launch and the new session. */
+ * rec->course_id is set), the grade-return target, the launch and the new session.
+ * Persons: each (tenant, user id) has a row; a row linked to another person (alias) stands
+ * for it, and ids->person_id is always the person the identity stands for.  A new identity
+ * is linked when rec->link_tenant/link_user_id name a known identity, else when
+ * rec->platform_guid finds the same user id launched from the same guid in a tenant of the
+ * other LTI version (the oldest such person); with link_tenant set, that identity is also
+ * made an alias of this person when it does not exist yet.  Two identities that already exist apart are never
+ * merged.  The person's name and email go to the person's own row. */
 lti_status_t lti_store_launch_record(lti_store_t *s, const lti_launch_rec_t *rec,
                                      lti_launch_ids_t *ids, lti_err_t *err);
 

@@ -115,6 +115,12 @@ static const char *const migrations[] = {
     "  WHERE state IN ('current', 'next');"
     "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL,"
     "  updated INTEGER NOT NULL);",
+
+    /* 4 -> 5: person links (LTI 1.1 -> 1.3 migration): an identity row may stand for
+     * another person (alias_of, never a chain); the LMS instance guid it launched from */
+    "ALTER TABLE persons ADD COLUMN alias_of INTEGER REFERENCES persons(id);"
+    "ALTER TABLE persons ADD COLUMN guid TEXT;"
+    "CREATE INDEX persons_guid ON persons (guid, user_id) WHERE guid IS NOT NULL;",
 };
 
 enum {
@@ -133,6 +139,9 @@ enum {
     ST_AUDIT_RECENT,
     ST_PERSON_UPSERT,
     ST_PERSON_ID,
+    ST_PERSON_PROFILE,
+    ST_PERSON_ALIAS,
+    ST_AUDIT_COUNTS,
     ST_CONTEXT_UPSERT,
     ST_CONTEXT_ID,
     ST_LINK_UPSERT,
@@ -195,22 +204,46 @@ static const char *const sql[ST__COUNT] = {
                         " ORDER BY id DESC LIMIT ?",
     /* The upserts write only when something changed (a returning learner's launch must
      * not rewrite pages); with no change they return no row and ST_*_ID finds the id. */
+    /* A new identity's alias_of: the person of the verified identity ?8/?9, else the oldest
+     * person known by the same user id and LMS guid ?10 in a tenant of the other LTI version
+     * (tenants start "lti11:" or "lti13:").  The subqueries are index lookups, and find
+     * nothing when their parameters are NULL. */
     [ST_PERSON_UPSERT] =
         "INSERT INTO persons (tenant, user_id, given_name, family_name, full_name, email,"
-        " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+        " created, updated, guid, alias_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?10,"
+        " COALESCE((SELECT COALESCE(a.alias_of, a.id) FROM persons a WHERE a.tenant = ?8"
+        "  AND a.user_id = ?9),"
+        " (SELECT COALESCE(a.alias_of, a.id) FROM persons a WHERE a.guid = ?10"
+        "  AND a.user_id = ?2 AND substr(a.tenant, 1, 6) <> substr(?1, 1, 6)"
+        "  ORDER BY COALESCE(a.alias_of, a.id) LIMIT 1)))"
         " ON CONFLICT (tenant, user_id) DO UPDATE SET"
         " given_name = COALESCE(excluded.given_name, persons.given_name),"
         " family_name = COALESCE(excluded.family_name, persons.family_name),"
         " full_name = COALESCE(excluded.full_name, persons.full_name),"
-        " email = COALESCE(excluded.email, persons.email), updated = excluded.updated"
-        " WHERE COALESCE(excluded.given_name, persons.given_name)"
+        " email = COALESCE(excluded.email, persons.email),"
+        " guid = COALESCE(excluded.guid, persons.guid), updated = excluded.updated"
+        " WHERE COALESCE(excluded.guid, persons.guid) IS DISTINCT FROM persons.guid"
+        " OR COALESCE(excluded.given_name, persons.given_name)"
         "   IS DISTINCT FROM persons.given_name"
         " OR COALESCE(excluded.family_name, persons.family_name)"
         "   IS DISTINCT FROM persons.family_name"
         " OR COALESCE(excluded.full_name, persons.full_name) IS DISTINCT FROM persons.full_name"
         " OR COALESCE(excluded.email, persons.email) IS DISTINCT FROM persons.email"
-        " RETURNING id",
-    [ST_PERSON_ID] = "SELECT id FROM persons WHERE tenant = ? AND user_id = ?",
+        " RETURNING id, alias_of",
+    [ST_PERSON_ID] = "SELECT id, alias_of FROM persons WHERE tenant = ? AND user_id = ?",
+    /* The profile of the person an alias stands for (written only when it changes). */
+    [ST_PERSON_PROFILE] =
+        "UPDATE persons SET given_name = COALESCE(?2, given_name),"
+        " family_name = COALESCE(?3, family_name), full_name = COALESCE(?4, full_name),"
+        " email = COALESCE(?5, email), updated = ?6 WHERE id = ?1"
+        " AND (COALESCE(?2, given_name) IS DISTINCT FROM given_name"
+        " OR COALESCE(?3, family_name) IS DISTINCT FROM family_name"
+        " OR COALESCE(?4, full_name) IS DISTINCT FROM full_name"
+        " OR COALESCE(?5, email) IS DISTINCT FROM email)",
+    [ST_PERSON_ALIAS] = "INSERT INTO persons (tenant, user_id, created, updated, alias_of)"
+                        " VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (tenant, user_id) DO NOTHING",
+    [ST_AUDIT_COUNTS] = "SELECT reason, COUNT(*), MAX(at) FROM audit WHERE at >= ?"
+                        " GROUP BY reason ORDER BY COUNT(*) DESC, reason",
     [ST_CONTEXT_UPSERT] =
         "INSERT INTO contexts (tenant, context_id, title, label, type, created, updated)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
@@ -941,6 +974,107 @@ static lti_status_t sq_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
     return rv;
 }
 
+/* The person of a launch (see lti_store_launch_record): upserts the identity (tenant,
+ * user id) with the launch's LMS guid, linking it when it is new; when it stands for
+ * another person, writes the profile there; makes the verified identity an alias.  Lock
+ * held. */
+static lti_status_t person_locked(sq_t *q, const lti_launch_rec_t *r, int64_t *person,
+                                  lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int64_t id = 0, alias = 0;
+    int rc, linked = r->link_tenant != NULL && r->link_user_id != NULL;
+
+    if ((st = stmt(q, ST_PERSON_UPSERT, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->user_id);
+    bind_text(st, 3, r->given_name);
+    bind_text(st, 4, r->family_name);
+    bind_text(st, 5, r->full_name);
+    bind_text(st, 6, r->email);
+    sqlite3_bind_int64(st, 7, r->now);
+    bind_text(st, 8, linked ? r->link_tenant : NULL);
+    bind_text(st, 9, linked ? r->link_user_id : NULL);
+    bind_text(st, 10, r->platform_guid);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        /* Nothing changed: no row returned, look it up. */
+        done(st);
+        if ((st = stmt(q, ST_PERSON_ID, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, r->tenant);
+        bind_text(st, 2, r->user_id);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        done(st);
+        return db_err(q, err, "person");
+    }
+    id = sqlite3_column_int64(st, 0);
+    alias = sqlite3_column_int64(st, 1);    /* 0 for NULL */
+    done(st);
+    *person = alias ? alias : id;
+    if (alias) {
+        if ((st = stmt(q, ST_PERSON_PROFILE, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, alias);
+        bind_text(st, 2, r->given_name);
+        bind_text(st, 3, r->family_name);
+        bind_text(st, 4, r->full_name);
+        bind_text(st, 5, r->email);
+        sqlite3_bind_int64(st, 6, r->now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+    }
+    if (linked) {
+        /* The verified identity stands for this person from now on, if it is new. */
+        if ((st = stmt(q, ST_PERSON_ALIAS, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, r->link_tenant);
+        bind_text(st, 2, r->link_user_id);
+        sqlite3_bind_int64(st, 3, r->now);
+        sqlite3_bind_int64(st, 4, *person);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+    }
+    return LTI_OK;
+}
+
+static lti_status_t sq_audit_counts(lti_store_t *s, apr_pool_t *p, int64_t since,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 16, sizeof(lti_audit_count_t));
+    LOCK(q);
+    st = stmt(q, ST_AUDIT_COUNTS, err);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, since);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_audit_count_t *c = apr_array_push(*out);
+
+            c->reason = col_text(p, st, 0);
+            c->count = sqlite3_column_int64(st, 1);
+            c->last = sqlite3_column_int64(st, 2);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "audit counts");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 /* The body of lti_store_launch_record; runs inside the transaction, lock held. */
 static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch_ids_t *ids,
                                   lti_err_t *err)
@@ -952,18 +1086,7 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     if (rv != LTI_OK) {
         return rv;
     }
-    if ((st = stmt(q, ST_PERSON_UPSERT, err)) == NULL) {
-        return LTI_ERR_STORE;
-    }
-    bind_text(st, 1, r->tenant);
-    bind_text(st, 2, r->user_id);
-    bind_text(st, 3, r->given_name);
-    bind_text(st, 4, r->family_name);
-    bind_text(st, 5, r->full_name);
-    bind_text(st, 6, r->email);
-    sqlite3_bind_int64(st, 7, r->now);
-    rv = upsert_id(q, st, ST_PERSON_ID, r->tenant, r->user_id, &ids->person_id, err);
-    if (rv != LTI_OK) {
+    if ((rv = person_locked(q, r, &ids->person_id, err)) != LTI_OK) {
         return rv;
     }
     ids->context_pk = 0;
@@ -1865,6 +1988,7 @@ static const lti_store_ops_t sqlite_ops = {
     .purge = sq_purge,
     .audit_add = sq_audit_add,
     .audit_recent = sq_audit_recent,
+    .audit_counts = sq_audit_counts,
     .launch_record = sq_launch_record,
     .session_get = sq_session_get,
     .link_set_course = sq_link_set_course,

@@ -310,6 +310,9 @@ static int ptech_handler(request_rec *r)
     if (strcmp(rest, "/register") == 0) {
         return ptech_handle_register(r);
     }
+    if (strcmp(rest, "/admin") == 0) {
+        return ptech_handle_admin(r);
+    }
     if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
         return ptech_handle_course(r, rest + 7);
     }

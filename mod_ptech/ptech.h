@@ -118,6 +118,7 @@ int ptech_handle_login(request_rec *r);
 int ptech_handle_launch13(request_rec *r);
 int ptech_handle_jwks(request_rec *r);
 int ptech_handle_register(request_rec *r);
+int ptech_handle_admin(request_rec *r);
 
 /* The tool keys: makes the current and next keys when the store has none (start-up, and
  * after a rotation for the next one).  LTI_OK or a library error. */

@@ -99,6 +99,8 @@ int ptech_handle_lti11(request_rec *r)
     rec.result_sourcedid = l.result_sourcedid;
     rec.outcome_url = l.outcome_url;
     rec.lms_origin = ptech_origin_of(r->pool, l.return_url ? l.return_url : l.outcome_url);
+    /* The same person as a 1.3 launch of the same LMS instance and user id (SPEC.md). */
+    rec.platform_guid = l.instance_guid;
     rec.now = now;
     return ptech_launch_finish(r, store, &rec, "oauth_nonce_replay",
                                "This launch was already used (its oauth_nonce was seen before): "

@@ -262,6 +262,44 @@ static const char *link_claims(apr_pool_t *p, const lti_launch13_t *l)
     return out;
 }
 
+/* The lti1p1 migration claim: when its oauth_consumer_key_sign verifies with the secret of
+ * the LTI 1.1 consumer it names, the 1.1 identity it names is this person (rec->link_*), and
+ * 1 is returned.  Otherwise nothing is linked, 0 is returned and err says why: the launch
+ * goes on as a 1.3 launch (its id_token is the platform's own; only the claim is not to be
+ * trusted), and the caller audits it. */
+static int lti1p1_identity(request_rec *r, lti_store_t *store, const lti_platform_t *pf,
+                           const lti_launch13_t *l, lti_launch_rec_t *rec, lti_err_t *err)
+{
+    lti_lti1p1_t claim;
+    lti_lti1p1_base_t b;
+    lti_consumer_t consumer;
+
+    if (lti_lti1p1_parse(r->pool, l->lti1p1_json, l->sub, &claim, err) != LTI_OK) {
+        return 0;
+    }
+    if (lti_store_consumer_get(store, r->pool, claim.consumer_key, &consumer, err) != LTI_OK) {
+        if (err->status == LTI_ERR_NOT_FOUND) {
+            lti_err_set(err, LTI_ERR_UNKNOWN_KEY, "lti1p1_unknown_consumer",
+                        "the lti1p1 claim names the LTI 1.1 consumer key %.100s, which is not "
+                        "registered (ptechctl consumer list)", claim.consumer_key);
+        }
+        return 0;
+    }
+    memset(&b, 0, sizeof(b));
+    b.deployment_id = l->deployment_id;
+    b.iss = l->iss;
+    b.client_id = pf->client_id;
+    b.exp = l->exp;
+    b.nonce = l->nonce;
+    if (lti_lti1p1_verify(r->pool, &claim, consumer.secret, &b, err) != LTI_OK) {
+        return 0;
+    }
+    /* The LTI 1.1 tenant, as ptech_handler_lti11.c names it. */
+    rec->link_tenant = apr_pstrcat(r->pool, "lti11:", claim.consumer_key, NULL);
+    rec->link_user_id = claim.user_id;
+    return 1;
+}
+
 int ptech_handle_launch13(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
@@ -277,8 +315,9 @@ int ptech_handle_launch13(request_rec *r)
     lti_launch_rec_t rec;
     lti_platform_keys_log_t keylog;
     lti_err_t err;
+    lti_err_t mig;
     int64_t now = ptech_now(), leeway = ptech_cfg_dur(c->clock_leeway, 60);
-    int known = 0;
+    int known = 0, unlinked, rv;
 
     lti_err_clear(&err);
     if (r->method_number != M_POST) {
@@ -421,8 +460,23 @@ int ptech_handle_launch13(request_rec *r)
     rec.link_claims = link_claims(r->pool, &l);
     rec.lms_origin = ptech_origin_of(r->pool, pf.issuer);
     rec.now = now;
+    /* The same person as an LTI 1.1 launch (SPEC.md, Persons): by the guid and user id rule
+     * in the store, and by the lti1p1 claim when it verifies. */
+    rec.platform_guid = l.platform_guid;
+    lti_err_clear(&mig);
+    unlinked = l.lti1p1_json != NULL && !lti1p1_identity(r, store, &pf, &l, &rec, &mig);
     rec.login_state = state;
-    return ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
-                               "This id_token was already used (its nonce was seen before): "
-                               "launch the activity again from the LMS.");
+    rv = ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
+                             "This id_token was already used (its nonce was seen before): "
+                             "launch the activity again from the LMS.");
+    if (unlinked && r->status == HTTP_SEE_OTHER) {
+        /* Accepted, but not as the LTI 1.1 person: IT should know why. */
+        const char *text = apr_pstrcat(r->pool, "Launch accepted, not linked to an LTI 1.1 "
+                                       "person: ", mig.text, NULL);
+
+        lti_store_audit_add(store, now, HTTP_SEE_OTHER, mig.reason ? mig.reason : "lti1p1_claim",
+                            r->uri, r->useragent_ip, text, NULL);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PT00041: %s", text);
+    }
+    return rv;
 }

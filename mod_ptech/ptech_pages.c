@@ -125,6 +125,30 @@ static const struct {
     {"dynreg_client_id", "Identifiant client", "معرّف العميل", "Client ID"},
     {"dynreg_deployment", "Déploiement", "النشر", "Deployment"},
     {"dynreg_close", "Fermer", "إغلاق", "Close"},
+    /* /ptech/admin (ptech_handler_admin.c; the words per reason code are in its table) */
+    {"admin", "Diagnostic des lancements", "تشخيص عمليات الفتح", "Launch diagnostics"},
+    {"admin_paste", "Valeurs à coller dans Moodle", "القيم التي تُلصق في Moodle",
+     "Values to paste into Moodle"},
+    {"admin_paste_text",
+     "Administration du site → Plugins → Outil externe → Gérer les outils → configurer un "
+     "outil manuellement, version LTI 1.3 :",
+     "إدارة الموقع ← الإضافات ← أداة خارجية ← إدارة الأدوات ← إعداد أداة يدويًا، إصدار "
+     "LTI 1.3:",
+     "Site administration → Plugins → External tool → Manage tools → configure a tool "
+     "manually, LTI version 1.3:"},
+    {"admin_counts", "Refus par raison (30 derniers jours)", "حالات الرفض حسب السبب (آخر 30 يومًا)",
+     "Refusals per reason (last 30 days)"},
+    {"admin_recent", "Refus récents", "حالات الرفض الأخيرة", "Recent refusals"},
+    {"admin_none", "Aucun refus enregistré.", "لا توجد حالات رفض مسجلة.",
+     "No refusal recorded."},
+    {"admin_reason", "Raison", "السبب", "Reason"},
+    {"admin_count", "Nombre", "العدد", "Count"},
+    {"admin_last", "Dernier", "الأخير", "Last"},
+    {"admin_meaning", "En clair", "بوضوح", "In plain words"},
+    {"admin_see_detail", "Voir le détail.", "انظر التفاصيل.", "See the detail."},
+    {"admin_when", "Quand (UTC)", "متى (UTC)", "When (UTC)"},
+    {"admin_detail", "Détail", "التفاصيل", "Detail"},
+    {"admin_where", "Adresse, client", "العنوان، العميل", "Path, client"},
 };
 
 const char *ptech_msg(const char *lang, const char *key)

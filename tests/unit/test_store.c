@@ -806,6 +806,40 @@ static void test_audit(void **state)
     apr_pool_destroy(p);
 }
 
+static void test_audit_counts(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    apr_array_header_t *rows;
+    const lti_audit_count_t *c;
+    lti_err_t err;
+    static const char *const reasons[] = {"jwt_exp", "jwt_aud", "jwt_exp", "jwt_exp",
+                                          "lti13_state_no_cookie", "jwt_aud"};
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    assert_int_equal(lti_store_audit_counts(s, p, 0, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(lti_store_audit_add(s, NOW + i, 401, reasons[i], NULL, NULL, NULL,
+                                             &err), LTI_OK);
+    }
+    assert_int_equal(lti_store_audit_counts(s, p, 0, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 3);
+    c = (const lti_audit_count_t *)rows->elts;
+    assert_string_equal(c[0].reason, "jwt_exp");
+    assert_true(c[0].count == 3 && c[0].last == NOW + 3);
+    assert_string_equal(c[1].reason, "jwt_aud");
+    assert_true(c[1].count == 2 && c[1].last == NOW + 5);
+    assert_string_equal(c[2].reason, "lti13_state_no_cookie");
+    /* Only rows at or after since. */
+    assert_int_equal(lti_store_audit_counts(s, p, NOW + 4, &rows, &err), LTI_OK);
+    assert_int_equal(rows->nelts, 2);
+    c = (const lti_audit_count_t *)rows->elts;
+    assert_true(c[0].count == 1 && c[1].count == 1);
+    apr_pool_destroy(p);
+}
+
 /* ---- launches, sessions, links ---- */
 
 static const char *const tables[] = {"persons", "contexts", "resource_links", "link_members",
@@ -896,6 +930,104 @@ static void test_launch_record(void **state)
     assert_int_equal(lti_store_session_get(s, p, "sess-4", NOW, &sess, &err), LTI_OK);
     assert_null(sess.context_title);
     assert_string_equal(sess.link_id, "link-free");
+    apr_pool_destroy(p);
+}
+
+/* A 1.3 launch of the same person (SPEC.md, Persons): by the verified lti1p1 identity, by
+ * the guid and user id rule (both directions, across LTI versions only), never by a guid of
+ * the same version; the person's profile follows the newest launch. */
+static void test_person_links(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_launch_rec_t r;
+    lti_launch_ids_t a, b, c, d, e, f, g;
+    lti_session_t sess;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    /* 1.1 person "3" of consumer moodle (guid G). */
+    r = launch("3", "n1", "s1");
+    r.platform_guid = "G";
+    record(s, &r, &a);
+    /* Another consumer with the same guid knows its own "3": another person. */
+    r = launch("3", "n2", "s2");
+    r.tenant = r.nonce_scope = "lti11:other";
+    r.platform_guid = "G";
+    record(s, &r, &b);
+    assert_true(a.person_id != b.person_id);
+    /* 1.3 sub "3" of guid G: the oldest 1.1 person "3" of that guid. */
+    r = launch("3", "n3", "s3");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.platform_guid = "G";
+    r.email = "new@example.org";
+    record(s, &r, &c);
+    assert_true(c.person_id == a.person_id);
+    assert_int_equal(lti_store_session_get(s, p, "s3", NOW, &sess, &err), LTI_OK);
+    assert_true(sess.person_id == a.person_id);
+    assert_string_equal(sess.email, "new@example.org");
+    /* Another 1.3 registration with the same guid and sub: linked too (to the 1.1 person),
+     * not to the first registration's identity as a 1.3 person of its own. */
+    r.tenant = r.nonce_scope = "lti13:https://lms#c2";
+    r.nonce = "n4";
+    r.session_hash = "s4";
+    record(s, &r, &d);
+    assert_true(d.person_id == a.person_id);
+    /* 1.3 sub "u13" with a verified lti1p1 identity (lti11:moodle, "7"), 1.1 "7" unknown
+     * yet: a new person, and "7" of consumer moodle is that person from now on. */
+    r = launch("u13", "n5", "s5");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.link_tenant = "lti11:moodle";
+    r.link_user_id = "7";
+    record(s, &r, &e);
+    assert_true(e.person_id != a.person_id && e.person_id != b.person_id);
+    r = launch("7", "n6", "s6");
+    record(s, &r, &f);
+    assert_true(f.person_id == e.person_id);
+    /* 1.1 "9" of guid G after 1.3 sub "9" of guid G: the 1.3 person. */
+    r = launch("9", "n7", "s7");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.platform_guid = "G";
+    record(s, &r, &g);
+    r = launch("9", "n8", "s8");
+    r.platform_guid = "G";
+    record(s, &r, &a);
+    assert_true(a.person_id == g.person_id);
+    /* Without a guid, or with another one: no link. */
+    r = launch("10", "n9", "s9");
+    r.platform_guid = "G";
+    record(s, &r, &a);
+    r = launch("10", "n10", "s10");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.platform_guid = "H";
+    record(s, &r, &b);
+    assert_true(a.person_id != b.person_id);
+    /* The guid is the launch's, not the consumer's: "11" of consumer moodle came from
+     * another LMS (guid K) and is not the 1.3 "11" of guid G. */
+    r = launch("11", "n11", "s11");
+    r.platform_guid = "K";
+    record(s, &r, &a);
+    r = launch("11", "n12", "s12");
+    r.tenant = r.nonce_scope = "lti13:https://lms#c1";
+    r.version = "1.3";
+    r.platform_guid = "G";
+    record(s, &r, &b);
+    assert_true(a.person_id != b.person_id);
+    /* Aliases never chain; the persons who launched are the ones the link lists. */
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons a JOIN persons b"
+                                      " ON b.id = a.alias_of WHERE b.alias_of IS NOT NULL"), 0);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons WHERE alias_of IS NULL"),
+                     8);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM link_members m JOIN persons x"
+                                      " ON x.id = m.person_id WHERE x.alias_of IS NOT NULL"),
+                     0);
     apr_pool_destroy(p);
 }
 
@@ -2103,6 +2235,8 @@ int main(void)
         cmocka_unit_test(test_purge),
         cmocka_unit_test(test_audit),
         cmocka_unit_test(test_launch_record),
+        cmocka_unit_test(test_person_links),
+        cmocka_unit_test(test_audit_counts),
         cmocka_unit_test(test_launch_updates),
         cmocka_unit_test(test_launch_course),
         cmocka_unit_test(test_session_get_missing),
