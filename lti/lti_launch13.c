@@ -224,6 +224,44 @@ static lti_status_t get_json(apr_pool_t *p, const json_t *claims, const char *ke
     return dump_json(p, v, out, err);
 }
 
+/* The service and custom claims a resource link keeps, as one JSON text built straight from
+ * the parsed claims (types were checked by the caller). */
+static lti_status_t link_claims(apr_pool_t *p, const json_t *claims, lti_launch13_t *l,
+                                lti_err_t *err)
+{
+    static const struct {
+        const char *key, *claim;
+    } parts[] = {{"ags", CLAIM_AGS}, {"basicoutcome", CLAIM_BO}, {"custom", CLAIM_CUSTOM},
+                 {"nrps", CLAIM_NRPS}};
+    json_t *o = json_object();
+    lti_status_t st = LTI_OK;
+
+    if (o == NULL) {
+        return lti_err_set(err, LTI_ERR_NOMEM, "lti13_claim", "out of memory");
+    }
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        json_t *v = json_object_get(claims, parts[i].claim);
+
+        if (json_is_object(v)) {
+            json_object_set(o, parts[i].key, v);
+        }
+    }
+    l->link_claims_json = NULL;
+    if (json_object_size(o) > 0) {
+        char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+        if (text == NULL) {
+            st = lti_err_set(err, LTI_ERR_NOMEM, "lti13_claim", "cannot encode the claims");
+        }
+        else {
+            l->link_claims_json = apr_pstrdup(p, text);
+            free(text);
+        }
+    }
+    json_decref(o);
+    return st;
+}
+
 /* ---- the JWT claims (Security Framework 5.1.3) ---------------------------------------- */
 
 /* iss exactly, aud holding client_id, azp equal to client_id when present or when aud
@@ -699,6 +737,16 @@ static lti_status_t read_extras(apr_pool_t *p, const json_t *claims, lti_launch1
     st = get_json(p, claims, CLAIM_BO, "basic outcome", "lti13_claim", &l->basic_outcome_json,
                   err);
     if (st != LTI_OK) {
+        return st;
+    }
+    if ((o = json_object_get(claims, CLAIM_BO)) != NULL) {
+        const json_t *v = json_object_get(o, "lis_result_sourcedid");
+
+        l->result_sourcedid = json_is_string(v) ? apr_pstrdup(p, json_string_value(v)) : NULL;
+        v = json_object_get(o, "lis_outcome_service_url");
+        l->outcome_url = json_is_string(v) ? apr_pstrdup(p, json_string_value(v)) : NULL;
+    }
+    if ((st = link_claims(p, claims, l, err)) != LTI_OK) {
         return st;
     }
     return get_json(p, claims, CLAIM_LTI1P1, "lti1p1", "lti13_claim", &l->lti1p1_json, err);

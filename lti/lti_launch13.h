@@ -38,6 +38,10 @@ typedef struct lti_launch13_t {
     const char *ags_json, *nrps_json, *basic_outcome_json;  /* service claims as JSON text */
     const char *deep_link_json;   /* deep_linking_settings as JSON text */
     const char *lti1p1_json;      /* the lti1p1 migration claim as JSON text */
+    /* What a resource link keeps for use without a live session: {"ags", "nrps",
+     * "basicoutcome", "custom"} as present, compact with sorted keys (NULL when none). */
+    const char *link_claims_json;
+    const char *result_sourcedid, *outcome_url;   /* from the basic outcome claim */
 } lti_launch13_t;
 
 /* Validates claims (a JSON object) against exp and fills out.  Reason codes:

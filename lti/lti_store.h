@@ -34,7 +34,8 @@ typedef struct lti_consumer_t {
  * the ids belong to ("lti11:<consumer key>", later "lti13:<issuer>#<client>"). */
 typedef struct lti_launch_rec_t {
     const char *tenant;
-    const char *nonce_scope;    /* replay scope, e.g. "lti11:<consumer key>" */
+    const char *nonce_scope;    /* replay scope, e.g. "lti11:<consumer key>" (with nonce: NULL
+                                 * when login_state stands for it) */
     const char *nonce;
     int64_t nonce_expires;
     const char *version;        /* "1.1" or "1.3" */

@@ -1082,8 +1082,9 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     sqlite3_stmt *st;
     lti_status_t rv;
 
-    rv = nonce_locked(q, r->nonce_scope, r->nonce, r->nonce_expires, err);
-    if (rv != LTI_OK) {
+    /* An LTI 1.3 launch has no nonce row: its login state, consumed first, is the nonce. */
+    if (r->nonce != NULL
+        && (rv = nonce_locked(q, r->nonce_scope, r->nonce, r->nonce_expires, err)) != LTI_OK) {
         return rv;
     }
     if ((rv = person_locked(q, r, &ids->person_id, err)) != LTI_OK) {

@@ -219,48 +219,6 @@ static int refuse_spent(request_rec *r, lti_store_t *store, const char *state, l
     return refuse(r, err);
 }
 
-static const char *json_text_field(apr_pool_t *p, const char *json, const char *key)
-{
-    json_t *o, *v;
-    const char *out = NULL;
-
-    if (json == NULL || (o = json_loads(json, 0, NULL)) == NULL) {
-        return NULL;
-    }
-    v = json_object_get(o, key);
-    if (json_is_string(v)) {
-        out = apr_pstrdup(p, json_string_value(v));
-    }
-    json_decref(o);
-    return out;
-}
-
-/* The per-link claims kept for use without a session: services and custom. */
-static const char *link_claims(apr_pool_t *p, const lti_launch13_t *l)
-{
-    json_t *o = json_object();
-    char *s;
-    const char *out;
-    struct {
-        const char *key, *json;
-    } parts[] = {{"ags", l->ags_json}, {"nrps", l->nrps_json},
-                 {"basicoutcome", l->basic_outcome_json}, {"custom", l->custom_json}};
-
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        if (parts[i].json != NULL) {
-            json_t *v = json_loads(parts[i].json, 0, NULL);
-
-            if (v != NULL) {
-                json_object_set_new(o, parts[i].key, v);
-            }
-        }
-    }
-    s = json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
-    out = s ? apr_pstrdup(p, s) : NULL;
-    free(s);
-    return out;
-}
 
 /* The lti1p1 migration claim: when its oauth_consumer_key_sign verifies with the secret of
  * the LTI 1.1 consumer it names, the 1.1 identity it names is this person (rec->link_*), and
@@ -433,11 +391,10 @@ int ptech_handle_launch13(request_rec *r)
 
     memset(&rec, 0, sizeof(rec));
     rec.tenant = apr_pstrcat(r->pool, "lti13:", pf.issuer, "#", pf.client_id, NULL);
-    rec.nonce_scope = apr_psprintf(r->pool, "lti13:%" APR_INT64_T_FMT, (apr_int64_t)pf.id);
-    /* Consumed once for good (fail closed): kept past the token's life. */
-    rec.nonce = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT ":%s", (apr_int64_t)l.iat,
-                             l.nonce);
-    rec.nonce_expires = (l.exp > now ? l.exp : now) + leeway + 1;
+    /* The nonce is consumed once, fail closed, by consuming its state: the login state row
+     * is the record of the nonce we issued (the token's nonce was checked equal to it), and
+     * it is deleted in the launch's own transaction, so no separate nonce row is needed. */
+    rec.login_state = state;
     rec.version = "1.3";
     rec.user_id = l.sub;
     rec.given_name = l.given_name;
@@ -454,10 +411,9 @@ int ptech_handle_launch13(request_rec *r)
     rec.roles = l.roles;
     rec.roles_raw = l.roles_raw;
     rec.locale = l.locale;
-    rec.result_sourcedid = json_text_field(r->pool, l.basic_outcome_json,
-                                           "lis_result_sourcedid");
-    rec.outcome_url = json_text_field(r->pool, l.basic_outcome_json, "lis_outcome_service_url");
-    rec.link_claims = link_claims(r->pool, &l);
+    rec.result_sourcedid = l.result_sourcedid;
+    rec.outcome_url = l.outcome_url;
+    rec.link_claims = l.link_claims_json;
     rec.lms_origin = ptech_origin_of(r->pool, pf.issuer);
     rec.now = now;
     /* The same person as an LTI 1.1 launch (SPEC.md, Persons): by the guid and user id rule
@@ -465,7 +421,6 @@ int ptech_handle_launch13(request_rec *r)
     rec.platform_guid = l.platform_guid;
     lti_err_clear(&mig);
     unlinked = l.lti1p1_json != NULL && !lti1p1_identity(r, store, &pf, &l, &rec, &mig);
-    rec.login_state = state;
     rv = ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
                              "This id_token was already used (its nonce was seen before): "
                              "launch the activity again from the LMS.");

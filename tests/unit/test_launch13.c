@@ -135,6 +135,15 @@ static void test_moodle_student(void **state)
     assert_json_has(l.basic_outcome_json, "lis_outcome_service_url");
     assert_null(l.deep_link_json);
     assert_null(l.lti1p1_json);
+    /* What the link keeps: the four claims under short names, sorted, compact. */
+    assert_non_null(l.link_claims_json);
+    assert_true(strstr(l.link_claims_json, "{\"ags\":{") == l.link_claims_json);
+    assert_non_null(strstr(l.link_claims_json, "},\"basicoutcome\":{"));
+    assert_non_null(strstr(l.link_claims_json, "},\"custom\":{"));
+    assert_non_null(strstr(l.link_claims_json, "},\"nrps\":{"));
+    assert_null(strchr(l.link_claims_json, '\n'));
+    assert_non_null(l.result_sourcedid);
+    assert_non_null(strstr(l.outcome_url, "/mod/lti/service.php"));
 
     /* err may be NULL. */
     assert_int_equal(lti_launch13_validate(p, claims, &e, &l, NULL), LTI_OK);
@@ -195,6 +204,10 @@ static void test_moodle_deeplinking(void **state)
     assert_json_has(l.ags_json, "lineitems");
     assert_null(l.nrps_json);
     assert_null(l.basic_outcome_json);
+    assert_null(l.result_sourcedid);
+    assert_null(l.outcome_url);
+    assert_true(strncmp(l.link_claims_json, "{\"ags\":{", 8) == 0);
+    assert_non_null(strstr(l.link_claims_json, "},\"custom\":{\"foo\":\"bar\"}}"));
     apr_pool_destroy(p);
 }
 
