@@ -1,6 +1,9 @@
 /* mod_ptech.c -- the module record and its hooks: start-up (store migration, catalog),
  * the per-child store, ownership of /ptech/... without a filesystem walk, dispatch. */
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>   /* mallopt */
+#endif
 
 #include <apr_atomic.h>
 #include <apr_hash.h>
@@ -146,8 +149,21 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     return OK;
 }
 
+/* glibc hands freed heap back to the kernel (madvise) as soon as 128 KB lie free at the top
+ * of an arena.  Under load every burst of frees (JSON, SQLite statements) pays for that, and
+ * in a VM each give-back is a TLB shootdown: measured at 30-40 % of an LTI 1.3 launch's CPU.
+ * Each arena now keeps up to 8 MB for reuse: a bounded plateau, not growth. */
+static void keep_freed_heap(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_TOP_PAD)
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+    mallopt(M_TOP_PAD, 1024 * 1024);
+#endif
+}
+
 static void ptech_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    keep_freed_heap();
     child_stores = apr_hash_make(pchild);
     for (server_rec *v = s; v != NULL; v = v->next) {
         ptech_srv_cfg *c = ptech_cfg(v);
