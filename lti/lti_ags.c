@@ -885,11 +885,27 @@ const char *lti_ags_outcome_name(lti_ags_outcome_t outcome)
 
 /* ---- blocking convenience ------------------------------------------------------------ */
 
-/* Fetches a new access token for pf and scopes over lti_http and caches it. */
+const char *lti_ags_token_scopes(apr_pool_t *p, const lti_ags_claim_t *claim)
+{
+    static const char *const used[] = {
+        LTI_AGS_SCOPE_SCORE, LTI_AGS_SCOPE_LINEITEM, LTI_AGS_SCOPE_LINEITEM_READONLY, NULL
+    };
+    const char *out = "";
+
+    for (int i = 0; used[i] != NULL; i++) {
+        if (lti_ags_has_scope(claim->scope, used[i])) {
+            out = apr_pstrcat(p, out, *out ? " " : "", used[i], NULL);
+        }
+    }
+    return out;
+}
+
+/* Fetches a new access token for pf and scopes over lti_http and caches it; counts the
+ * fetch in *fetched. */
 static lti_status_t fetch_token(apr_pool_t *p, lti_ags_cache_t *cache,
                                 const lti_ags_platform_t *pf, const char *scopes, int64_t now,
-                                const lti_http_opts_t *opts, lti_ags_result_t *res,
-                                const char **token, lti_err_t *err)
+                                const lti_http_opts_t *opts, int *fetched, const char **token,
+                                lti_err_t *err)
 {
     lti_http_req_t req;
     lti_http_resp_t resp;
@@ -902,7 +918,7 @@ static lti_status_t fetch_token(apr_pool_t *p, lti_ags_cache_t *cache,
     if (rv != LTI_OK) {
         return rv;
     }
-    res->tokens_fetched++;
+    (*fetched)++;
     rv = lti_http_request(p, &req, opts, &resp, err);
     if (rv != LTI_OK) {
         return rv;
@@ -917,13 +933,78 @@ static lti_status_t fetch_token(apr_pool_t *p, lti_ags_cache_t *cache,
     return LTI_OK;
 }
 
+/* A token for pf and scopes: the cached one, else a new one. */
+static lti_status_t get_token(apr_pool_t *p, lti_ags_cache_t *cache,
+                              const lti_ags_platform_t *pf, const char *scopes, int64_t now,
+                              const lti_http_opts_t *opts, int *fetched, const char **token,
+                              lti_err_t *err)
+{
+    *token = lti_ags_cache_get(cache, p, pf->id, scopes, now);
+    if (*token != NULL) {
+        return LTI_OK;
+    }
+    return fetch_token(p, cache, pf, scopes, now, opts, fetched, token, err);
+}
+
+/* Sends req (req->bearer: the token in use); on 401 drops that token, fetches one new token
+ * and sends once more.  LTI_OK with the last answer in resp (any status); a transport
+ * error, or the token endpoint's error (*token_failed set). */
+static lti_status_t send_authed(apr_pool_t *p, lti_ags_cache_t *cache,
+                                const lti_ags_platform_t *pf, const char *scopes, int64_t now,
+                                const lti_http_opts_t *opts, lti_http_req_t *req,
+                                lti_http_resp_t *resp, int *fetched, int *token_failed,
+                                lti_err_t *err)
+{
+    lti_status_t rv;
+    const char *token;
+
+    *token_failed = 0;
+    rv = lti_http_request(p, req, opts, resp, err);
+    if (rv != LTI_OK || resp->status != 401) {
+        return rv;
+    }
+    lti_ags_cache_drop(cache, pf->id, scopes, req->bearer);
+    rv = fetch_token(p, cache, pf, scopes, now, opts, fetched, &token, err);
+    if (rv != LTI_OK) {
+        *token_failed = 1;
+        return rv;
+    }
+    req->bearer = token;
+    rv = lti_http_request(p, req, opts, resp, err);
+    if (rv == LTI_OK && resp->status == 401) {
+        /* A fresh token refused too: the platform may be changing keys. */
+        lti_ags_cache_drop(cache, pf->id, scopes, token);
+    }
+    return rv;
+}
+
 /* Records a failure in res: outcome, reason (err's when set); returns rv. */
 static lti_status_t fail(lti_ags_result_t *res, lti_ags_outcome_t outcome, lti_status_t rv,
                          const lti_err_t *err, const char *fallback)
 {
     res->outcome = outcome;
-    res->reason = err && err->reason ? err->reason : fallback;
+    res->reason = err->reason ? err->reason : fallback;
     return rv;
+}
+
+/* The outcome of a transport error: no answer or an answer over the cap is for later;
+ * anything else (a URL never allowed, a bad token) will not get better. */
+static lti_ags_outcome_t transport_outcome(lti_status_t rv)
+{
+    return rv == LTI_ERR_UPSTREAM || rv == LTI_ERR_TOO_LARGE ? LTI_AGS_RETRY : LTI_AGS_FINAL;
+}
+
+/* Records an HTTP answer that is not 2xx in res and err (a second 401 is for later). */
+static lti_status_t fail_status(lti_ags_result_t *res, long status, const char *what,
+                                const char *url, lti_err_t *err)
+{
+    const char *reason;
+    lti_ags_outcome_t o = lti_ags_classify(status, &reason);
+
+    res->status = status;
+    lti_err_set(err, LTI_ERR_UPSTREAM, reason, "the platform answered HTTP %ld to %s at %.200s",
+                status, what, url);
+    return fail(res, o == LTI_AGS_REAUTH ? LTI_AGS_RETRY : o, LTI_ERR_UPSTREAM, err, reason);
 }
 
 lti_status_t lti_ags_send_score(apr_pool_t *p, lti_ags_cache_t *cache,
@@ -934,8 +1015,11 @@ lti_status_t lti_ags_send_score(apr_pool_t *p, lti_ags_cache_t *cache,
 {
     const char *scopes = pf->scopes ? pf->scopes : LTI_AGS_SCOPE_SCORE;
     const char *token, *body;
+    lti_http_req_t req;
+    lti_http_resp_t resp;
     lti_status_t rv;
     lti_err_t local;
+    int token_failed;
 
     if (err == NULL) {
         err = &local;
@@ -947,58 +1031,127 @@ lti_status_t lti_ags_send_score(apr_pool_t *p, lti_ags_cache_t *cache,
     if (rv == LTI_OK && empty(scores_url)) {
         rv = lti_err_set(err, LTI_ERR_MISSING, "ags_arg", "no scores URL");
     }
-    if (rv == LTI_OK && lti_http_check_url(p, scores_url, opts, err) != LTI_OK) {
-        rv = err->status;
+    if (rv == LTI_OK) {
+        rv = lti_http_check_url(p, scores_url, opts, err);
     }
     if (rv != LTI_OK) {
         return fail(res, LTI_AGS_FINAL, rv, err, "ags_bad_score");
     }
-    token = lti_ags_cache_get(cache, p, pf->id, scopes, now);
-    if (token == NULL) {
-        rv = fetch_token(p, cache, pf, scopes, now, opts, res, &token, err);
-        if (rv != LTI_OK) {
-            return fail(res, LTI_AGS_RETRY, rv, err, "ags_token_failed");
-        }
+    rv = get_token(p, cache, pf, scopes, now, opts, &res->tokens_fetched, &token, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_RETRY, rv, err, "ags_token_failed");
     }
-    for (int attempt = 0;; attempt++) {
-        lti_http_req_t req;
-        lti_http_resp_t resp;
-        lti_ags_outcome_t o;
-        const char *reason;
+    rv = lti_ags_score_request(p, scores_url, token, score, &req, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_FINAL, rv, err, "ags_bad_score");
+    }
+    rv = send_authed(p, cache, pf, scopes, now, opts, &req, &resp, &res->tokens_fetched,
+                     &token_failed, err);
+    if (rv != LTI_OK) {
+        return fail(res, token_failed ? LTI_AGS_RETRY : transport_outcome(rv), rv, err,
+                    "ags_network");
+    }
+    res->status = resp.status;
+    if (lti_ags_classify(resp.status, &res->reason) == LTI_AGS_DONE) {
+        res->outcome = LTI_AGS_DONE;
+        return LTI_OK;
+    }
+    return fail_status(res, resp.status, apr_psprintf(p, "the score for user %.64s",
+                                                      score->user_id),
+                       scores_url, err);
+}
 
-        rv = lti_ags_score_request(p, scores_url, token, score, &req, err);
-        if (rv != LTI_OK) {
-            return fail(res, LTI_AGS_FINAL, rv, err, "ags_bad_score");
-        }
-        rv = lti_http_request(p, &req, opts, &resp, err);
-        if (rv != LTI_OK) {
-            return fail(res, rv == LTI_ERR_UPSTREAM || rv == LTI_ERR_TOO_LARGE
-                                 ? LTI_AGS_RETRY : LTI_AGS_FINAL,
-                        rv, err, "ags_network");
-        }
-        res->status = resp.status;
-        o = lti_ags_classify(resp.status, &reason);
-        if (o == LTI_AGS_DONE) {
-            res->outcome = o;
-            res->reason = reason;
-            return LTI_OK;
-        }
-        if (o == LTI_AGS_REAUTH && attempt == 0) {
-            lti_ags_cache_drop(cache, pf->id, scopes, token);
-            rv = fetch_token(p, cache, pf, scopes, now, opts, res, &token, err);
-            if (rv != LTI_OK) {
-                return fail(res, LTI_AGS_RETRY, rv, err, "ags_token_failed");
-            }
-            continue;
-        }
-        if (o == LTI_AGS_REAUTH) {
-            /* A fresh token refused too: the platform may be changing keys; later. */
-            lti_ags_cache_drop(cache, pf->id, scopes, token);
-            o = LTI_AGS_RETRY;
-        }
-        lti_err_set(err, LTI_ERR_UPSTREAM, reason,
-                    "the platform answered HTTP %ld to the score for user %.64s at %.200s",
-                    resp.status, score->user_id, scores_url);
-        return fail(res, o, LTI_ERR_UPSTREAM, err, reason);
+lti_status_t lti_ags_lineitem_resolve(apr_pool_t *p, lti_ags_cache_t *cache,
+                                      const lti_ags_platform_t *pf,
+                                      const lti_ags_claim_t *claim,
+                                      const lti_ags_lineitem_t *li, int64_t now,
+                                      const lti_http_opts_t *opts, const char **lineitem_url,
+                                      lti_ags_result_t *res, lti_err_t *err)
+{
+    const char *scopes, *container, *token;
+    lti_ags_choice_t choice;
+    lti_http_req_t req;
+    lti_http_resp_t resp;
+    lti_status_t rv;
+    lti_err_t local;
+    int token_failed;
+
+    if (err == NULL) {
+        err = &local;
     }
+    lti_err_clear(err);
+    memset(res, 0, sizeof(*res));
+    *lineitem_url = NULL;
+    rv = lti_ags_lineitem_choose(claim, &choice, &container, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_FINAL, rv, err, "ags_no_lineitem");
+    }
+    if (choice == LTI_AGS_LINEITEM_KNOWN) {
+        *lineitem_url = container;
+        res->outcome = LTI_AGS_DONE;
+        res->reason = "ags_done";
+        return LTI_OK;
+    }
+    scopes = pf->scopes ? pf->scopes : lti_ags_token_scopes(p, claim);
+    rv = get_token(p, cache, pf, scopes, now, opts, &res->tokens_fetched, &token, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_RETRY, rv, err, "ags_token_failed");
+    }
+    /* Find ... */
+    rv = lti_ags_lineitems_find_request(p, container, token, li ? li->resource_link_id : NULL,
+                                        li ? li->tag : NULL, &req, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_FINAL, rv, err, "ags_bad_url");
+    }
+    rv = send_authed(p, cache, pf, scopes, now, opts, &req, &resp, &res->tokens_fetched,
+                     &token_failed, err);
+    if (rv != LTI_OK) {
+        return fail(res, token_failed ? LTI_AGS_RETRY : transport_outcome(rv), rv, err,
+                    "ags_network");
+    }
+    res->status = resp.status;
+    if (resp.status < 200 || resp.status > 299) {
+        return fail_status(res, resp.status, "the line item search", req.url, err);
+    }
+    rv = lti_ags_lineitems_find_parse(p, resp.status, resp.content_type, resp.body, resp.len,
+                                      li ? li->resource_link_id : NULL, li ? li->tag : NULL,
+                                      lineitem_url, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_RETRY, rv, err, "ags_lineitems_invalid");
+    }
+    if (*lineitem_url != NULL) {
+        res->outcome = LTI_AGS_DONE;
+        res->reason = "ags_done";
+        return LTI_OK;
+    }
+    /* ... or create (the token in use may be a new one after a 401). */
+    if (!lti_ags_has_scope(claim->scope, LTI_AGS_SCOPE_LINEITEM)) {
+        lti_err_set(err, LTI_ERR_FORBIDDEN, "ags_no_lineitem_scope", "no line item to score "
+                    "and the platform does not let the tool create one (no AGS lineitem "
+                    "scope)");
+        return fail(res, LTI_AGS_FINAL, LTI_ERR_FORBIDDEN, err, "ags_no_lineitem_scope");
+    }
+    token = req.bearer;
+    rv = lti_ags_lineitem_create_request(p, container, token, li, &req, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_FINAL, rv, err, "ags_arg");
+    }
+    rv = send_authed(p, cache, pf, scopes, now, opts, &req, &resp, &res->tokens_fetched,
+                     &token_failed, err);
+    if (rv != LTI_OK) {
+        return fail(res, token_failed ? LTI_AGS_RETRY : transport_outcome(rv), rv, err,
+                    "ags_network");
+    }
+    res->status = resp.status;
+    if (resp.status < 200 || resp.status > 299) {
+        return fail_status(res, resp.status, "the new line item", container, err);
+    }
+    rv = lti_ags_lineitem_create_parse(p, resp.status, resp.content_type, resp.body, resp.len,
+                                       lineitem_url, err);
+    if (rv != LTI_OK) {
+        return fail(res, LTI_AGS_RETRY, rv, err, "ags_lineitem_invalid");
+    }
+    res->outcome = LTI_AGS_DONE;
+    res->reason = "ags_done";
+    return LTI_OK;
 }

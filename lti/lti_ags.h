@@ -262,7 +262,11 @@ typedef struct lti_ags_platform_t {
     const char *scopes;           /* asked for; NULL: LTI_AGS_SCOPE_SCORE */
 } lti_ags_platform_t;
 
-/* What lti_ags_send_score did. */
+/* The scopes to ask a token for, from a launch's AGS claim: those the tool uses (score,
+ * lineitem, lineitem.readonly, in that order) that the claim grants; "" when none. */
+const char *lti_ags_token_scopes(apr_pool_t *p, const lti_ags_claim_t *claim);
+
+/* What lti_ags_send_score or lti_ags_lineitem_resolve did. */
 typedef struct lti_ags_result_t {
     lti_ags_outcome_t outcome;    /* DONE, RETRY or FINAL (never REAUTH) */
     const char *reason;           /* a reason code (lti_ags_classify's, or an error's) */
@@ -282,5 +286,20 @@ lti_status_t lti_ags_send_score(apr_pool_t *p, lti_ags_cache_t *cache,
                                 const lti_ags_score_t *score, int64_t now,
                                 const lti_http_opts_t *opts, lti_ags_result_t *res,
                                 lti_err_t *err);
+
+/* Finds the line item a link's scores go to, blocking: the claim's lineitem when present
+ * (no request); else the first item of its lineitems container for li->resource_link_id and
+ * li->tag (lti_ags_lineitems_find_parse); else a new one made from li (needs the lineitem
+ * scope).  Tokens as for lti_ags_send_score, with pf->scopes, or lti_ags_token_scopes(claim)
+ * when NULL.  LTI_OK with *lineitem_url set; otherwise an error with res->outcome FINAL
+ * (lti_ags_lineitem_choose's refusals, a final answer, no lineitem scope to create) or RETRY
+ * (no answer, 408/429/5xx, a second 401, the token endpoint, an answer that is not a
+ * container or a line item). */
+lti_status_t lti_ags_lineitem_resolve(apr_pool_t *p, lti_ags_cache_t *cache,
+                                      const lti_ags_platform_t *pf,
+                                      const lti_ags_claim_t *claim,
+                                      const lti_ags_lineitem_t *li, int64_t now,
+                                      const lti_http_opts_t *opts, const char **lineitem_url,
+                                      lti_ags_result_t *res, lti_err_t *err);
 
 #endif

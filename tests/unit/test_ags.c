@@ -752,7 +752,7 @@ static void test_classify(void **state)
  * /busy 500; /badtoken refuses the client (401 invalid_client). */
 typedef struct platform_t {
     srv_t *srv;
-    int tokens, scores, once401;
+    int tokens, scores, once401, lineitems;
     char last_bearer[64];        /* on the last scores request */
     char last_score[2048];       /* its body */
     char answer[1024];
@@ -765,6 +765,50 @@ static const char *reply(platform_t *pf, const char *status, const char *type,
              "Connection: close\r\nContent-Length: %zu\r\n\r\n%s", status, type, strlen(body),
              body);
     return pf->answer;
+}
+
+/* Line item containers: /c-has holds the tool's item, /c-empty none (a POST creates one),
+ * /c-401 refuses the first token, /c-busy answers 503. */
+static const char *container_answer(platform_t *pf, const char *path, const char *head,
+                                    const char *body, const char *auth)
+{
+    const char *query = "/lineitems?type_id=2&resource_link_id=2&tag=ptech";
+    char json[512];
+
+    pf->lineitems++;
+    if (auth == NULL) {
+        return reply(pf, "401 Unauthorized", "application/json", "{}");
+    }
+    snprintf(pf->last_bearer, sizeof(pf->last_bearer), "%.*s", (int)strcspn(auth + 24, "\r"),
+             auth + 24);
+    if (strncmp(head, "POST ", 5) == 0) {
+        if (strcmp(path, "/c-empty/lineitems?type_id=2") != 0
+            || strstr(head, "\r\nContent-Type: application/vnd.ims.lis.v2.lineitem+json\r\n")
+                   == NULL) {
+            return reply(pf, "400 Bad Request", "text/html", "no");
+        }
+        snprintf(pf->last_score, sizeof(pf->last_score), "%s", body);
+        snprintf(json, sizeof(json), "{\"id\":\"http:\\/\\/127.0.0.1:%d\\/c-empty"
+                 "\\/lineitems\\/9\\/lineitem?type_id=2\",\"label\":\"x\","
+                 "\"scoreMaximum\":100}", pf->srv->port);
+        return reply(pf, "201 Created", LTI_AGS_TYPE_LINEITEM, json);
+    }
+    if (strstr(head, "\r\nAccept: " LTI_AGS_TYPE_LINEITEMS "\r\n") == NULL
+        || strcmp(strchr(path + 1, '/'), query) != 0) {
+        return reply(pf, "400 Bad Request", "text/html", "no");
+    }
+    if (strncmp(path, "/c-busy/", 8) == 0) {
+        return reply(pf, "503 Service Unavailable", "text/html", "later");
+    }
+    if (strncmp(path, "/c-401/", 7) == 0 && pf->once401++ == 0) {
+        return reply(pf, "401 Unauthorized", "application/json", "{}");
+    }
+    if (strncmp(path, "/c-empty/", 9) == 0) {
+        return reply(pf, "200 OK", LTI_AGS_TYPE_LINEITEMS, "[]");
+    }
+    return reply(pf, "200 OK", LTI_AGS_TYPE_LINEITEMS,
+                 "[{\"id\":\"https://lms.example/li/4\",\"label\":\"P-Tech\","
+                 "\"tag\":\"ptech\",\"resourceLinkId\":\"2\",\"scoreMaximum\":100}]");
 }
 
 /* Called by the server thread with srv->mu held and last_head just set. */
@@ -793,6 +837,9 @@ static const char *platform_answer(void *baton, const char *path)
                  "\"Bearer\",\n  \"expires_in\" : 3600,\n  \"scope\" : \"%s\"\n}", ++pf->tokens,
                  LTI_AGS_SCOPE_SCORE);
         return reply(pf, "200 OK", "text/html; charset=utf-8", json);
+    }
+    if (strncmp(path, "/c-", 3) == 0) {
+        return container_answer(pf, path, head, body, auth);
     }
     if (strstr(path, "/lineitem/scores?type_id=2") == NULL || strncmp(head, "POST ", 5) != 0
         || strstr(head, "\r\nContent-Type: application/vnd.ims.lis.v1.score+json\r\n") == NULL) {
@@ -1002,6 +1049,120 @@ static void test_send_score(void **state)
     apr_pool_destroy(p);
 }
 
+static void test_lineitem_resolve(void **state)
+{
+    apr_pool_t *p;
+    srv_t srv;
+    platform_t stub, now;
+    lti_ags_cache_t *cache;
+    lti_ags_platform_t pf;
+    lti_ags_result_t res;
+    lti_ags_claim_t claim;
+    lti_ags_lineitem_t li = {"Cybersécurité", "PT-CYB-101", "ptech", "2"};
+    lti_http_opts_t opts;
+    lti_err_t err;
+    const char *base, *url;
+
+    apr_pool_create(&p, *state);
+    memset(&stub, 0, sizeof(stub));
+    stub.srv = &srv;
+    srv_start(&srv, platform_answer, &stub);
+    base = apr_psprintf(p, "http://127.0.0.1:%d", srv.port);
+    memset(&opts, 0, sizeof(opts));
+    opts.timeout = 5;
+    opts.allow_insecure_loopback = 1;
+    opts.max_bytes = 4096;
+    memset(&pf, 0, sizeof(pf));
+    pf.id = "pf";
+    pf.token_url = apr_pstrcat(p, base, "/token", NULL);
+    pf.client_id = CLIENT_ID;
+    pf.kid = key.kid;
+    pf.private_pem = key.private_pem;
+    assert_int_equal(lti_ags_cache_create(0, &cache, NULL), LTI_OK);
+    assert_int_equal(lti_ags_claim_parse(p, moodle_claim(p), &claim, &err), LTI_OK);
+    assert_string_equal(lti_ags_token_scopes(p, &claim),
+                        LTI_AGS_SCOPE_SCORE " " LTI_AGS_SCOPE_LINEITEM " "
+                        LTI_AGS_SCOPE_LINEITEM_READONLY);
+
+    /* The launch's line item: no request at all. */
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_OK);
+    assert_string_equal(url, MOODLE_LINEITEM);
+    assert_int_equal(srv_requests(&srv), 0);
+
+    /* Found in the container (one token, one GET with the filters). */
+    claim.lineitem = NULL;
+    claim.lineitems = apr_pstrcat(p, base, "/c-has/lineitems?type_id=2", NULL);
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_OK);
+    assert_string_equal(url, "https://lms.example/li/4");
+    assert_int_equal(res.outcome, LTI_AGS_DONE);
+    assert_int_equal(res.tokens_fetched, 1);
+    now = seen(&stub);
+    assert_int_equal(now.tokens, 1);
+    assert_int_equal(now.lineitems, 1);
+    assert_string_equal(now.last_bearer, "tok1");
+
+    /* None there: created, with the token cached for these scopes. */
+    claim.lineitems = apr_pstrcat(p, base, "/c-empty/lineitems?type_id=2", NULL);
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_OK);
+    assert_string_equal(url, apr_pstrcat(p, base, "/c-empty/lineitems/9/lineitem?type_id=2",
+                                         NULL));
+    assert_int_equal(res.tokens_fetched, 0);
+    now = seen(&stub);
+    assert_int_equal(now.lineitems, 3);
+    assert_string_equal(now.last_score, "{\"label\":\"Cybersécurité\",\"scoreMaximum\":100,"
+                                        "\"resourceId\":\"PT-CYB-101\",\"tag\":\"ptech\","
+                                        "\"resourceLinkId\":\"2\"}");
+    /* ... but not without the lineitem scope. */
+    claim.scope = LTI_AGS_SCOPE_SCORE " " LTI_AGS_SCOPE_LINEITEM_READONLY;
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_ERR_FORBIDDEN);
+    assert_int_equal(res.outcome, LTI_AGS_FINAL);
+    assert_string_equal(res.reason, "ags_no_lineitem_scope");
+    assert_null(url);
+    assert_int_equal(seen(&stub).tokens, 2);     /* another scope set, another token */
+
+    /* 401 on the search: one new token, then found. */
+    assert_int_equal(lti_ags_claim_parse(p, moodle_claim(p), &claim, &err), LTI_OK);
+    claim.lineitem = NULL;
+    claim.lineitems = apr_pstrcat(p, base, "/c-401/lineitems?type_id=2", NULL);
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_OK);
+    assert_string_equal(url, "https://lms.example/li/4");
+    assert_int_equal(res.tokens_fetched, 1);
+    now = seen(&stub);
+    assert_int_equal(now.tokens, 3);
+    assert_string_equal(now.last_bearer, "tok3");
+
+    /* 503: retry later. */
+    claim.lineitems = apr_pstrcat(p, base, "/c-busy/lineitems?type_id=2", NULL);
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_ERR_UPSTREAM);
+    assert_int_equal(res.outcome, LTI_AGS_RETRY);
+    assert_string_equal(res.reason, "ags_server_error");
+    assert_int_equal(res.status, 503);
+
+    /* No score scope: final, nothing asked. */
+    claim.scope = LTI_AGS_SCOPE_LINEITEM;
+    assert_int_equal(lti_ags_lineitem_resolve(p, cache, &pf, &claim, &li, NOW, &opts, &url,
+                                              &res, &err),
+                     LTI_ERR_FORBIDDEN);
+    assert_int_equal(res.outcome, LTI_AGS_FINAL);
+    assert_string_equal(res.reason, "ags_no_score_scope");
+
+    lti_ags_cache_destroy(cache);
+    srv_stop(&srv);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1017,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_score_request),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_send_score),
+        cmocka_unit_test(test_lineitem_resolve),
     };
 
     return cmocka_run_group_tests(tests, group_setup, unit_group_teardown);
