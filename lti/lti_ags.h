@@ -278,9 +278,10 @@ typedef struct lti_ags_result_t {
  * NULL: none kept) or the token endpoint, then the score; on 401 the token is dropped, one
  * new token fetched and the score sent once more.  Fills res and returns LTI_OK when the
  * platform took the score.  Otherwise returns an error with err set and res->outcome:
- * FINAL for an answer lti_ags_classify calls final or a score that cannot be built; RETRY
- * for the rest (no answer, 408/429/5xx, a second 401, a token endpoint that refuses or
- * fails: the platform's registration may be fixed later). */
+ * FINAL for an answer lti_ags_classify calls final (err->reason is its reason), a score
+ * that cannot be built or a scores URL lti_http_check_url refuses (nothing is sent then);
+ * RETRY for the rest (no answer, 408/429/5xx, a second 401, a token endpoint that refuses
+ * or fails: the platform's registration may be fixed later). */
 lti_status_t lti_ags_send_score(apr_pool_t *p, lti_ags_cache_t *cache,
                                 const lti_ags_platform_t *pf, const char *scores_url,
                                 const lti_ags_score_t *score, int64_t now,
