@@ -745,6 +745,49 @@ static void test_classify(void **state)
     assert_string_equal(lti_ags_outcome_name(LTI_AGS_FINAL), "final");
 }
 
+/* Every prefix of Moodle's answers, and each with one byte changed: the parsers answer
+ * LTI_OK or an error, never read past len (ASan) and never accept a cut-off token. */
+static void test_parsers_truncated(void **state)
+{
+    apr_pool_t *p;
+    static const char *const bodies[] = {MOODLE_TOKEN_BODY, MOODLE_CONTAINER,
+                                         "{\"id\":\"https://lms/li/7\"}"};
+
+    apr_pool_create(&p, *state);
+    for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+        size_t n = strlen(bodies[b]);
+
+        for (size_t len = 0; len <= n; len++) {
+            char *cut = apr_pstrmemdup(p, bodies[b], len);
+            char *buf = malloc(len ? len : 1);   /* exactly len bytes, no NUL after them */
+            lti_ags_token_t tok;
+            const char *url;
+            lti_status_t st;
+
+            memcpy(buf, cut, len);
+            st = lti_ags_token_parse(p, 200, "text/html", buf, len, NOW, &tok, NULL);
+            if (st == LTI_OK) {
+                assert_int_equal(b, 0);
+                assert_int_equal(len, n);
+            }
+            lti_ags_lineitems_find_parse(p, 200, NULL, buf, len, "2", NULL, &url, NULL);
+            if (url != NULL) {
+                assert_true(len >= n - 1);
+            }
+            lti_ags_lineitem_create_parse(p, 200, NULL, buf, len, &url, NULL);
+            if (len < n && len > 0) {
+                buf[len / 2] ^= 0x20;
+                lti_ags_token_parse(p, 200, NULL, buf, len, NOW, &tok, NULL);
+                lti_ags_lineitems_find_parse(p, 200, NULL, buf, len, NULL, NULL, &url, NULL);
+                lti_ags_lineitem_create_parse(p, 200, NULL, buf, len, &url, NULL);
+            }
+            free(buf);
+        }
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+}
+
 /* ---- lti_ags_send_score against a stub platform ---- */
 
 /* The stub platform: POST /token hands out tok1, tok2 ...; the scores paths answer by their
@@ -1177,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_timestamp),
         cmocka_unit_test(test_score_request),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_parsers_truncated),
         cmocka_unit_test(test_send_score),
         cmocka_unit_test(test_lineitem_resolve),
     };
