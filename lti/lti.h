@@ -14,5 +14,6 @@
 #include "lti_platform.h"
 #include "lti_dynreg.h"
 #include "lti_migration.h"
+#include "lti_ags.h"
 
 #endif

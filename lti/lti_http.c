@@ -94,11 +94,13 @@ lti_status_t lti_http_check_url(apr_pool_t *p, const char *url, const lti_http_o
                        "PTechAllowInsecureLoopback On)", url);
 }
 
-/* One request: GET (body NULL) or POST of body with content_type, an optional bearer token
- * and Accept header; the URL check, caps and TLS rules of lti_http.h. */
+/* One request: GET (body NULL) or POST of body_len bytes of body with content_type, an
+ * optional bearer token and Accept header; the URL check, caps (max_bytes, or
+ * opts->max_bytes when 0) and TLS rules of lti_http.h. */
 static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
-                            const char *content_type, const char *body, const char *bearer,
-                            const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err)
+                            const char *content_type, const char *body, size_t body_len,
+                            const char *bearer, size_t max_bytes, const lti_http_opts_t *opts,
+                            lti_http_resp_t *resp, lti_err_t *err)
 {
     CURL *c;
     CURLcode rc;
@@ -117,7 +119,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
     }
     memset(&k, 0, sizeof(k));
     k.pool = p;
-    k.max = opts->max_bytes;
+    k.max = max_bytes ? max_bytes : opts->max_bytes;
     k.max_age = -1;
     if ((c = curl_easy_init()) == NULL) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "curl_easy_init failed");
@@ -137,7 +139,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &k);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_bytes);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k.max);
     if (opts->ca_file) {
         curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_file);
     }
@@ -156,7 +158,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
         hdrs = curl_slist_append(hdrs, "Expect:");
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     if (bearer != NULL) {
         /* Never logged: curl's verbose mode stays off. */
@@ -183,7 +185,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
     else if (k.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         rv = lti_err_set(err, LTI_ERR_TOO_LARGE, "http_too_large",
                          "%s answered with more than %lu bytes", url,
-                         (unsigned long)opts->max_bytes);
+                         (unsigned long)k.max);
     }
     else {
         rv = lti_err_set(err, LTI_ERR_UPSTREAM, "http_failed", "cannot %s %s: %s",
@@ -198,7 +200,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
 lti_status_t lti_http_get(apr_pool_t *p, const char *url, const char *accept,
                           const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err)
 {
-    return perform(p, url, accept, NULL, NULL, NULL, opts, resp, err);
+    return perform(p, url, accept, NULL, NULL, 0, NULL, 0, opts, resp, err);
 }
 
 lti_status_t lti_http_post_json(apr_pool_t *p, const char *url, const char *json,
@@ -209,6 +211,35 @@ lti_status_t lti_http_post_json(apr_pool_t *p, const char *url, const char *json
         memset(resp, 0, sizeof(*resp));
         return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "no body to post");
     }
-    return perform(p, url, "application/json", "application/json", json, bearer, opts, resp,
-                   err);
+    return perform(p, url, "application/json", "application/json", json, strlen(json), bearer,
+                   0, opts, resp, err);
+}
+
+lti_status_t lti_http_request(apr_pool_t *p, const lti_http_req_t *req,
+                              const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err)
+{
+    const char *ct = req->content_type;
+
+    memset(resp, 0, sizeof(*resp));
+    if (req->method == NULL || req->url == NULL) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "no method or URL");
+    }
+    if (strcmp(req->method, "GET") == 0) {
+        if (req->body != NULL) {
+            return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "a GET with a body");
+        }
+        return perform(p, req->url, req->accept, NULL, NULL, 0, req->bearer, req->max_bytes,
+                       opts, resp, err);
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed", "method %s is not supported",
+                           req->method);
+    }
+    if (ct == NULL || *ct == '\0' || strpbrk(ct, "\r\n") != NULL
+        || (req->accept != NULL && strpbrk(req->accept, "\r\n") != NULL)) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "http_failed",
+                           "a POST needs a Content-Type without line breaks");
+    }
+    return perform(p, req->url, req->accept, ct, req->body ? req->body : "",
+                   req->body ? req->body_len : 0, req->bearer, req->max_bytes, opts, resp, err);
 }

@@ -47,4 +47,24 @@ lti_status_t lti_http_post_json(apr_pool_t *p, const char *url, const char *json
                                 const char *bearer, const lti_http_opts_t *opts,
                                 lti_http_resp_t *resp, lti_err_t *err);
 
+/* One request described as data, so that it can be built where there is no network (the AGS
+ * request builders) and sent by lti_http_request or by the outbox's curl multi loop. */
+typedef struct lti_http_req_t {
+    const char *method;           /* "GET" or "POST" */
+    const char *url;
+    const char *accept;           /* Accept header, NULL: none */
+    const char *content_type;     /* POST: the body's type (required) */
+    const char *body;             /* POST: body_len bytes (NULL: empty); GET: NULL */
+    size_t body_len;
+    const char *bearer;           /* "Authorization: Bearer" token, NULL: none; never logged */
+    size_t max_bytes;             /* largest answer accepted, 0: opts->max_bytes */
+} lti_http_req_t;
+
+/* Sends req.  Same URL checks, caps, TLS rules, answers and errors as lti_http_get and
+ * lti_http_post_json (LTI_ERR_MALFORMED "http_bad_token" for a bad bearer);
+ * LTI_ERR_INTERNAL "http_failed" for a method other than GET or POST, a GET with a body or
+ * a POST without a Content-Type. */
+lti_status_t lti_http_request(apr_pool_t *p, const lti_http_req_t *req,
+                              const lti_http_opts_t *opts, lti_http_resp_t *resp, lti_err_t *err);
+
 #endif

@@ -439,6 +439,75 @@ static void test_post_json(void **state)
     apr_pool_destroy(p);
 }
 
+/* lti_http_request: a POST of any type with a body of body_len bytes, a GET with a bearer,
+ * a per-request cap, and the refusals (nothing sent). */
+static void test_request(void **state)
+{
+    apr_pool_t *p;
+    lti_http_opts_t o = loopback_opts(5);
+    lti_http_resp_t resp;
+    lti_http_req_t req;
+    lti_err_t err;
+    char head[SRV_REQ_MAX];
+    int before;
+
+    apr_pool_create(&p, *state);
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.url = url(p, "/ok");
+    req.content_type = "application/x-www-form-urlencoded";
+    req.accept = "application/json";
+    req.body = "a=1&b=2IGNORED";
+    req.body_len = 7;
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_OK);
+    assert_true(resp.status == 200);
+    assert_string_equal(resp.content_type, "application/json");
+    pthread_mutex_lock(&srv.mu);
+    snprintf(head, sizeof(head), "%s", srv.last_head);
+    pthread_mutex_unlock(&srv.mu);
+    assert_true(strncmp(head, "POST /ok HTTP/1.1\r\n", 19) == 0);
+    assert_non_null(strstr(head, "\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
+    assert_non_null(strstr(head, "\r\nAccept: application/json\r\n"));
+    assert_null(strstr(head, "Authorization"));
+    assert_string_equal(strstr(head, "\r\n\r\n") + 4, "a=1&b=2");
+
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url(p, "/ok");
+    req.accept = "application/vnd.ims.lis.v2.lineitemcontainer+json";
+    req.bearer = "t0k";
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_OK);
+    pthread_mutex_lock(&srv.mu);
+    snprintf(head, sizeof(head), "%s", srv.last_head);
+    pthread_mutex_unlock(&srv.mu);
+    assert_true(strncmp(head, "GET /ok HTTP/1.1\r\n", 18) == 0);
+    assert_non_null(strstr(head, "\r\nAuthorization: Bearer t0k\r\n"));
+    assert_non_null(strstr(head, "\r\nAccept: application/vnd.ims.lis.v2.lineitemcontainer"
+                                 "+json\r\n"));
+    /* The request's cap wins over the options' (16 bytes answered). */
+    req.max_bytes = 10;
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_TOO_LARGE);
+    req.max_bytes = 0;
+
+    before = srv_requests(&srv);
+    req.method = "PUT";
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_INTERNAL);
+    req.method = "GET";
+    req.body = "x";
+    req.body_len = 1;
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_INTERNAL);
+    req.method = "POST";
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_INTERNAL);
+    req.content_type = "text/plain\r\nX-Evil: 1";
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_INTERNAL);
+    req.content_type = "text/plain";
+    req.bearer = "a\nb";
+    assert_int_equal(lti_http_request(p, &req, &o, &resp, &err), LTI_ERR_MALFORMED);
+    assert_string_equal(err.reason, "http_bad_token");
+    assert_int_equal(srv_requests(&srv), before);
+    apr_pool_destroy(p);
+}
+
 /* A URL check_url refuses is never fetched. */
 static void test_get_refused_url(void **state)
 {
@@ -476,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_get_closed_port),
         cmocka_unit_test(test_get_request),
         cmocka_unit_test(test_post_json),
+        cmocka_unit_test(test_request),
         cmocka_unit_test(test_get_refused_url),
     };
 
