@@ -175,6 +175,7 @@ enum {
     ST_JWKS_PUT,
     ST_JWKS_CLAIM,
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVEPOINT,
@@ -357,6 +358,7 @@ static const char *const sql[ST__COUNT] = {
                       " last_refetch = excluded.last_refetch"
                       " WHERE platform_jwks.last_refetch <= excluded.last_refetch - ?3",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_SAVEPOINT] = "SAVEPOINT launch",
@@ -515,6 +517,20 @@ static void rollback(sq_t *q)
 {
     if (!sqlite3_get_autocommit(q->db)) {
         simple(q, ST_ROLLBACK, NULL);
+    }
+}
+
+/* Several reads in one snapshot: one WAL read lock instead of one per statement.  Caller
+ * holds the lock; read_end ends what read_begin started (if it did). */
+static int read_begin(sq_t *q)
+{
+    return simple(q, ST_BEGIN_READ, NULL) == LTI_OK;
+}
+
+static void read_end(sq_t *q, int begun)
+{
+    if (begun) {
+        simple(q, ST_COMMIT, NULL);
     }
 }
 
@@ -1584,10 +1600,12 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
     sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
-    int rc;
+    int rc, begun;
 
     LOCK(q);
+    begun = read_begin(q);
     if ((st = stmt(q, client_id ? ST_PLATFORM_GET : ST_PLATFORM_BY_ISSUER, err)) == NULL) {
+        read_end(q, begun);
         UNLOCK(q);
         return LTI_ERR_STORE;
     }
@@ -1603,6 +1621,7 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
         rc = sqlite3_step(st);
         done(st);
         if (rc == SQLITE_ROW) {
+            read_end(q, begun);
             UNLOCK(q);
             return lti_err_set(err, LTI_ERR_UNKNOWN_KEY, "platform_ambiguous",
                                "issuer %s has several client ids registered: the login "
@@ -1610,10 +1629,12 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
         }
         *out = tmp;
         rv = platform_deployments(q, p, out, err);
+        read_end(q, begun);
         UNLOCK(q);
         return rv;
     }
     done(st);
+    read_end(q, begun);
     UNLOCK(q);
     if (rc != SQLITE_DONE) {
         return db_err(q, err, "platform get");
@@ -1735,39 +1756,37 @@ out:
     return rv;
 }
 
-static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *issuer,
-                                    const char *client_id, lti_platform_t *out,
-                                    lti_err_t *err);
-
 static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
                                       lti_platform_t *out, lti_err_t *err)
 {
     sq_t *q = s->impl;
     sqlite3_stmt *st;
-    const char *issuer = NULL, *client_id = NULL;
-    int rc;
+    lti_status_t rv;
+    int rc, begun;
 
     LOCK(q);
+    begun = read_begin(q);
     if ((st = stmt(q, ST_PLATFORM_BY_ID, err)) == NULL) {
+        read_end(q, begun);
         UNLOCK(q);
         return LTI_ERR_STORE;
     }
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        issuer = col_text(p, st, 1);
-        client_id = col_text(p, st, 2);
+        platform_cols(p, st, out);
+        done(st);
+        rv = platform_deployments(q, p, out, err);
     }
-    done(st);
+    else {
+        done(st);
+        rv = rc == SQLITE_DONE ? lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                                             "the platform of this login was removed")
+                               : db_err(q, err, "platform by id");
+    }
+    read_end(q, begun);
     UNLOCK(q);
-    if (rc == SQLITE_DONE) {
-        return lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
-                           "the platform of this login was removed");
-    }
-    if (rc != SQLITE_ROW) {
-        return db_err(q, err, "platform by id");
-    }
-    return sq_platform_get(s, p, issuer, client_id, out, err);
+    return rv;
 }
 
 static lti_status_t state_job(sq_t *q, pending_t *job)
