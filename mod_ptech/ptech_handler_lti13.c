@@ -175,7 +175,7 @@ int ptech_handle_login(request_rec *r)
     lti_store_t *store = ptech_store(r);
     apr_array_header_t *kv;
     const char *iss, *hint, *target, *msg_hint, *client_id, *state, *nonce, *secret, *loc;
-    const char *storage;
+    const char *storage, *auth_origin;
     lti_platform_t pf;
     lti_login_state_t ls;
     lti_err_t err;
@@ -236,7 +236,9 @@ int ptech_handle_login(request_rec *r)
     ls.browser = lti_sha256_hex(r->pool, secret, strlen(secret));
     ls.created = now;
     ls.expires = now + ttl;
-    ls.storage_target = storage;
+    /* Platform storage answers to the origin of the platform's auth endpoint only. */
+    auth_origin = ptech_origin_of(r->pool, pf.auth_url);
+    ls.storage_target = storage = auth_origin != NULL ? storage : NULL;
     ls.relaunch = relaunch_url(r->pool, iss, msg_hint);
     if (lti_store_state_put(store, &ls, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 0);
@@ -254,10 +256,9 @@ int ptech_handle_login(request_rec *r)
                       msg_hint ? "&lti_message_hint=" : "",
                       msg_hint ? lti_pct_encode(r->pool, msg_hint) : "",
                       "&state=", state, "&nonce=", nonce, NULL);
-    if (storage != NULL && ptech_origin_of(r->pool, pf.auth_url) != NULL) {
+    if (storage != NULL) {
         /* The cookie is set too: where the browser keeps it, the launch uses it. */
-        return storage_put_page(r, storage, ptech_origin_of(r->pool, pf.auth_url), state,
-                                secret, loc);
+        return storage_put_page(r, storage, auth_origin, state, secret, loc);
     }
     apr_table_setn(r->headers_out, "Location", loc);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

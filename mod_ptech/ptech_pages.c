@@ -367,7 +367,8 @@ static const char dynreg_js[] =
 
 /* Platform storage (1EdTech LTI Client Side postMessages): the page's #ptech-storage says
  * what to do.  data-mode "put" (login): lti.put_data of data-key = data-value into the LMS
- * frame data-target ("_parent" or a frame of the LMS page), addressed to data-origin (the
+ * frame data-target ("_parent", or a frame of the LMS page: of the opener when the tool
+ * is in a window of its own), addressed to data-origin (the
  * platform's auth endpoint origin), then on to data-next in this frame.  "get" (launch):
  * lti.get_data of data-key, then the page's form posts the launch again with the value as
  * lti_storage_value (empty when the platform gave none: the tool then says why).  Both the
@@ -385,8 +386,9 @@ static const char storage_js[] =
     "    var sent = {}, failed = 0, done = false;\n"
     "    function frame() {\n"
     "        try {\n"
-    "            if (window.parent === window) { return null; }\n"
-    "            return name === '_parent' ? window.parent : (window.parent.frames[name] || null);\n"
+    "            var up = window.parent !== window ? window.parent : window.opener;\n"
+    "            if (!up) { return null; }\n"
+    "            return name === '_parent' ? up : (up.frames[name] || null);\n"
     "        } catch (e) { return null; }\n"
     "    }\n"
     "    function messageId() {\n"

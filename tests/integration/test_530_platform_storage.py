@@ -185,7 +185,7 @@ def test_534_storage_js(server13):
 STORAGE_JS = r"""
 (function () {
   var data = {};
-  var legacyOnly = %(legacy)s;
+  var legacyOnly = %(legacy)s, forget = %(forget)s;
   window.addEventListener('message', function (ev) {
     var d = ev.data;
     if (!d || typeof d !== 'object' || typeof d.subject !== 'string') { return; }
@@ -194,7 +194,7 @@ STORAGE_JS = r"""
     var k = ev.origin + ' ' + d.key, reply = {subject: d.subject + '.response',
                                               message_id: d.message_id, key: d.key};
     if (m[2] === 'put') { data[k] = d.value; reply.value = d.value; }
-    else if (data.hasOwnProperty(k)) { reply.value = data[k]; }
+    else if (data.hasOwnProperty(k) && !forget) { reply.value = data[k]; }
     else { reply.error = {code: 'bad_request', message: 'no such key'}; }
     fetch('/lms/log?subject=' + encodeURIComponent(d.subject) + '&key='
           + encodeURIComponent(d.key) + '&ok=' + (reply.error ? 0 : 1));
@@ -220,8 +220,9 @@ class StoragePlatform(pt.Platform):
         self.routes["/lms/storage.html"] = self._storage
         self.routes["/lms/log"] = self._log
 
-    def _js(self, legacy):
+    def _js(self, legacy, forget=False):
         return STORAGE_JS % {"legacy": "true" if legacy else "false",
+                             "forget": "true" if forget else "false",
                              "tool": json.dumps(self.tool_origin)}
 
     def _view(self, query, handler):
@@ -229,8 +230,8 @@ class StoragePlatform(pt.Platform):
         page = self.pages[q["id"]]
         frames, script = "", ""
         if page["target"] == FRAME:
-            frames = '<iframe name="%s" src="/lms/storage.html?legacy=%d"></iframe>' % (
-                FRAME, page["legacy"])
+            frames = ('<iframe name="%s" src="/lms/storage.html?legacy=%d&forget=%d">'
+                      '</iframe>' % (FRAME, page["legacy"], page["forget"]))
         elif page["target"] == "_parent":
             script = "<script>%s</script>" % self._js(page["legacy"])
         body = """<!DOCTYPE html><html><head><title>LMS</title>%s</head><body>
@@ -257,8 +258,9 @@ if (s) { s.addEventListener('load', go); } else { go(); }
         return 200, {"Content-Type": "text/html; charset=utf-8"}, body
 
     def _storage(self, query, handler):
-        legacy = dict(query).get("legacy") == "1"
-        body = "<!DOCTYPE html><title>storage</title><script>%s</script>" % self._js(legacy)
+        q = dict(query)
+        body = "<!DOCTYPE html><title>storage</title><script>%s</script>" % self._js(
+            q.get("legacy") == "1", q.get("forget") == "1")
         return 200, {"Content-Type": "text/html; charset=utf-8"}, body
 
     def _log(self, query, handler):
@@ -266,8 +268,9 @@ if (s) { s.addEventListener('load', go); } else { go(); }
             self.log.append(dict(query))
         return 204, {}, b""
 
-    def add_page(self, srv, target, legacy=False, claims=None):
-        """An activity of the LMS launching srv: its view.php URL and its LaunchSpec."""
+    def add_page(self, srv, target, legacy=False, claims=None, forget=False):
+        """An activity of the LMS launching srv: its view.php URL and its LaunchSpec
+        (forget: the storage frame answers lti.get_data with an error)."""
         hint = json.dumps({"cmid": 3, "launchid": "ltilaunch2_%d"
                            % (uuid.uuid4().int % 10 ** 10)}, separators=(",", ":"))
         spec = pt.LaunchSpec(self, "student", self.client_id, self.deployment,
@@ -278,7 +281,8 @@ if (s) { s.addEventListener('load', go); } else { go(); }
         if target is not None:
             fields.append(("lti_storage_target", target))
         pid = uuid.uuid4().hex[:8]
-        self.pages[pid] = {"target": target, "legacy": int(legacy), "fields": fields,
+        self.pages[pid] = {"target": target, "legacy": int(legacy), "forget": int(forget),
+                           "fields": fields,
                            "login": srv.public_url + "/ptech/login"}
         return self.base + "/lms/view.php?id=" + pid, spec
 
@@ -399,3 +403,22 @@ def test_536_browser_no_storage_new_window(chromium, storage_setup):
     assert after.pop("audit") == before.pop("audit") + 1 and after == before
     assert srv.count("login_states") == 0
     assert not pf.log and not pf.auth_errors
+
+
+@pytest.mark.parametrize("mpm", ["event"])
+def test_537_browser_storage_without_the_value(chromium, storage_setup):
+    """Chromium, third-party cookies blocked, a platform storage that has lost the value
+    (it answers lti.get_data with an error): the 401 new-window page, nothing stored."""
+    srv, pf = storage_setup
+    url, spec = pf.add_page(srv, FRAME, forget=True)
+    before = srv.counts()
+    chromium.get(url)
+    where, text = _frame_text(chromium, lambda u, h: "<code>" in h)
+    assert "<code>lti13_state_no_cookie</code>" in text, text[:3000]
+    assert "storage did not give" in text and 'id="ptech-new-window"' in text
+    assert where == srv.public_url + "/ptech/launch", where
+    after = srv.counts()
+    assert after.pop("audit") == before.pop("audit") + 1 and after == before
+    assert srv.count("login_states") == 0
+    got = [(e["subject"], e["ok"]) for e in pf.log]
+    assert ("lti.put_data", "1") in got and ("lti.get_data", "0") in got, got
