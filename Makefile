@@ -26,7 +26,7 @@ BUILD_PKGS := gcc make pkg-config apache2 apache2-dev libapr1-dev libaprutil1-de
   libssl-dev libsqlite3-dev libjansson-dev libcjose-dev libcurl4-openssl-dev libcmocka-dev \
   sqlite3 openssl
 TEST_PKGS := python3 python3-pytest python3-requests python3-oauthlib python3-jwt \
-  python3-cryptography
+  python3-cryptography chromium chromium-driver python3-selenium
 BENCH_PKGS := wrk util-linux procps
 SUB := $(MAKE) --no-print-directory PTECH_STAGE=1
 

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 5
+#define LTI_STORE_SCHEMA_VERSION 6
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -139,6 +139,9 @@ typedef struct lti_login_state_t {
     int64_t platform_id;
     const char *nonce, *target_link_uri, *browser;  /* browser: hash of the state cookie */
     int64_t created, expires;
+    const char *storage_target; /* the platform storage frame the login put the browser
+                                 * value in (lti_storage_target), or NULL */
+    const char *relaunch;       /* where the LMS starts this launch again, or NULL */
 } lti_login_state_t;
 
 /* A platform's cached JWKS. */

@@ -121,6 +121,11 @@ static const char *const migrations[] = {
     "ALTER TABLE persons ADD COLUMN alias_of INTEGER REFERENCES persons(id);"
     "ALTER TABLE persons ADD COLUMN guid TEXT;"
     "CREATE INDEX persons_guid ON persons (guid, user_id) WHERE guid IS NOT NULL;",
+
+    /* 5 -> 6: blocked third-party cookies: the platform storage frame a login state was
+     * put in (1EdTech LTI Client Side postMessages), and where the LMS relaunches it */
+    "ALTER TABLE login_states ADD COLUMN storage_target TEXT;"
+    "ALTER TABLE login_states ADD COLUMN relaunch TEXT;",
 };
 
 enum {
@@ -339,11 +344,12 @@ static const char *const sql[ST__COUNT] = {
     [ST_PLATFORM_BY_ID] = "SELECT id, issuer, client_id, auth_url, token_url, jwks_url,"
                           " created FROM platforms WHERE id = ?",
     [ST_STATE_PUT] = "INSERT INTO login_states (state, platform_id, nonce, target_link_uri,"
-                     " browser, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     " browser, created, expires, storage_target, relaunch)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_STATE_TAKE] = "DELETE FROM login_states WHERE state = ? RETURNING platform_id, nonce,"
-                      " target_link_uri, browser, created, expires",
-    [ST_STATE_GET] = "SELECT platform_id, nonce, target_link_uri, browser, created, expires"
-                     " FROM login_states WHERE state = ?",
+                      " target_link_uri, browser, created, expires, storage_target, relaunch",
+    [ST_STATE_GET] = "SELECT platform_id, nonce, target_link_uri, browser, created, expires,"
+                     " storage_target, relaunch FROM login_states WHERE state = ?",
     [ST_STATE_DELETE] = "DELETE FROM login_states WHERE state = ?",
     [ST_STATE_PURGE] = "DELETE FROM login_states WHERE expires < ?",
     [ST_JWKS_GET] = "SELECT jwks, fetched, expires, last_refetch FROM platform_jwks"
@@ -1804,6 +1810,8 @@ static lti_status_t state_job(sq_t *q, pending_t *job)
     bind_text(st, 5, ls->browser);
     sqlite3_bind_int64(st, 6, ls->created);
     sqlite3_bind_int64(st, 7, ls->expires);
+    bind_text(st, 8, ls->storage_target);
+    bind_text(st, 9, ls->relaunch);
     job->dirty = 1;     /* a failed insert may have written part of its indexes */
     return exec_stmt(q, st, NULL, job->err);
 }
@@ -1844,6 +1852,8 @@ static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const c
         out->browser = col_text(p, st, 3);
         out->created = sqlite3_column_int64(st, 4);
         out->expires = sqlite3_column_int64(st, 5);
+        out->storage_target = col_text(p, st, 6);
+        out->relaunch = col_text(p, st, 7);
         /* Step to the end so a DELETE completes. */
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         }

@@ -112,6 +112,8 @@ lti_status_t ptech_read_body(request_rec *r, apr_size_t max, const char **buf,
 /* ---- handlers ---- */
 int ptech_handle_lti11(request_rec *r);
 int ptech_handle_course(request_rec *r, const char *rest);
+/* The course page of session s (learner or instructor), as GET /ptech/course shows it. */
+int ptech_course_page(request_rec *r, lti_store_t *store, const lti_session_t *s);
 int ptech_handle_demo(request_rec *r, const char *rest);
 int ptech_handle_static(request_rec *r, const char *rest);
 int ptech_handle_login(request_rec *r);

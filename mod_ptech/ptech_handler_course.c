@@ -242,8 +242,16 @@ int ptech_handle_course(request_rec *r, const char *rest)
         apr_table_setn(r->headers_out, "Allow", "GET");
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    if (s.roles & LTI_ROLE_STAFF_MASK) {
-        return instructor_page(r, store, &s, cat, lang);
+    return ptech_course_page(r, store, &s);
+}
+
+int ptech_course_page(request_rec *r, lti_store_t *store, const lti_session_t *s)
+{
+    const lti_catalog_t *cat = ptech_cfg(r->server)->catalog;
+    const char *lang = lti_lang_of(s->locale);
+
+    if (s->roles & LTI_ROLE_STAFF_MASK) {
+        return instructor_page(r, store, s, cat, lang);
     }
-    return learner_page(r, &s, cat, lang);
+    return learner_page(r, s, cat, lang);
 }

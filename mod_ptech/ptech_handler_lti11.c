@@ -102,7 +102,7 @@ int ptech_handle_lti11(request_rec *r)
     /* The same person as a 1.3 launch of the same LMS instance and user id (SPEC.md). */
     rec.platform_guid = l.instance_guid;
     rec.now = now;
-    return ptech_launch_finish(r, store, &rec, "oauth_nonce_replay",
+    return ptech_launch_finish(r, store, &rec, 0, "oauth_nonce_replay",
                                "This launch was already used (its oauth_nonce was seen before): "
                                "launch the activity again from the LMS.");
 }

@@ -100,12 +100,82 @@ static void set_state_cookie(request_rec *r, const char *name, const char *value
                                 (apr_int64_t)ttl, attrs));
 }
 
+/* The lti_storage_target of a login initiation (1EdTech LTI Client Side postMessages,
+ * platform storage): "_parent" or the name of a frame of the LMS page.  A name is kept to
+ * plain characters (it goes into a page and the store); anything else is ignored, and the
+ * login relies on its cookie alone. */
+static const char *storage_target(const apr_array_header_t *kv)
+{
+    const char *t = lti_kv_get(kv, "lti_storage_target");
+    size_t n;
+
+    if (t == NULL || lti_kv_count(kv, "lti_storage_target") != 1) {
+        return NULL;
+    }
+    n = strlen(t);
+    if (n == 0 || n > 128
+        || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != n) {
+        return NULL;
+    }
+    return t;
+}
+
+/* Where the LMS starts this launch again in a window of its own, for the "open in a new
+ * window" page: Moodle's lti_message_hint names the course module (cmid), whose
+ * /mod/lti/launch.php?id=CMID restarts the login.  NULL otherwise (the page then offers
+ * the LMS's home, the issuer). */
+static const char *relaunch_url(apr_pool_t *p, const char *iss, const char *msg_hint)
+{
+    json_t *o, *cmid;
+    const char *out = NULL;
+
+    if (msg_hint == NULL || ptech_origin_of(p, iss) == NULL
+        || (o = json_loads(msg_hint, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+        return NULL;
+    }
+    cmid = json_is_object(o) ? json_object_get(o, "cmid") : NULL;
+    if (json_is_integer(cmid) && json_integer_value(cmid) > 0) {
+        size_t n = strlen(iss);
+
+        out = apr_psprintf(p, "%.*s/mod/lti/launch.php?id=%" APR_INT64_T_FMT,
+                           (int)(n > 0 && iss[n - 1] == '/' ? n - 1 : n), iss,
+                           (apr_int64_t)json_integer_value(cmid));
+    }
+    json_decref(o);
+    return out;
+}
+
+/* The key under which a login's browser value is kept in the platform's storage. */
+static const char *storage_key(apr_pool_t *p, const char *state)
+{
+    return apr_pstrcat(p, "ptech_state_", state, NULL);
+}
+
+/* The page of a login that has a platform storage: static/storage.js puts the browser
+ * value into the LMS frame (lti.put_data, to the origin of the platform's auth endpoint),
+ * then goes on to the auth endpoint in this frame, as the 302 would (the link is there for
+ * a browser without scripts). */
+static int storage_put_page(request_rec *r, const char *target, const char *origin,
+                            const char *state, const char *secret, const char *loc)
+{
+    ptech_page_begin(r, NULL, "Open P-Tech", NULL);
+    ap_rvputs(r, "<div id=\"ptech-storage\" data-mode=\"put\" data-target=\"",
+              ptech_esc(r->pool, target), "\" data-origin=\"", ptech_esc(r->pool, origin),
+              "\" data-key=\"", ptech_esc(r->pool, storage_key(r->pool, state)),
+              "\" data-value=\"", ptech_esc(r->pool, secret), "\" data-next=\"",
+              ptech_esc(r->pool, loc), "\"></div>\n<p><a id=\"ptech-storage-next\" href=\"",
+              ptech_esc(r->pool, loc), "\">…</a></p>\n<script src=\"", PTECH_PREFIX,
+              "/static/storage.js\"></script>\n", NULL);
+    return ptech_page_end(r);
+}
+
 int ptech_handle_login(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
     lti_store_t *store = ptech_store(r);
     apr_array_header_t *kv;
     const char *iss, *hint, *target, *msg_hint, *client_id, *state, *nonce, *secret, *loc;
+    const char *storage, *auth_origin;
     lti_platform_t pf;
     lti_login_state_t ls;
     lti_err_t err;
@@ -127,6 +197,7 @@ int ptech_handle_login(request_rec *r)
         return ptech_lti_error(r, &err, NULL, 1);
     }
     msg_hint = lti_kv_get(kv, "lti_message_hint");
+    storage = storage_target(kv);
     client_id = lti_kv_get(kv, "client_id");
     if (client_id != NULL && *client_id == '\0') {
         client_id = NULL;
@@ -165,6 +236,10 @@ int ptech_handle_login(request_rec *r)
     ls.browser = lti_sha256_hex(r->pool, secret, strlen(secret));
     ls.created = now;
     ls.expires = now + ttl;
+    /* Platform storage answers to the origin of the platform's auth endpoint only. */
+    auth_origin = ptech_origin_of(r->pool, pf.auth_url);
+    ls.storage_target = storage = auth_origin != NULL ? storage : NULL;
+    ls.relaunch = relaunch_url(r->pool, iss, msg_hint);
     if (lti_store_state_put(store, &ls, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 0);
     }
@@ -181,6 +256,10 @@ int ptech_handle_login(request_rec *r)
                       msg_hint ? "&lti_message_hint=" : "",
                       msg_hint ? lti_pct_encode(r->pool, msg_hint) : "",
                       "&state=", state, "&nonce=", nonce, NULL);
+    if (storage != NULL) {
+        /* The cookie is set too: where the browser keeps it, the launch uses it. */
+        return storage_put_page(r, storage, auth_origin, state, secret, loc);
+    }
     apr_table_setn(r->headers_out, "Location", loc);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     r->status = HTTP_MOVED_TEMPORARILY;
@@ -258,12 +337,87 @@ static int lti1p1_identity(request_rec *r, lti_store_t *store, const lti_platfor
     return 1;
 }
 
+/* The answer to a launch whose browser sent no state cookie back and whose platform keeps
+ * no value for it (SPEC.md, Cookies): a 401 page that offers to open the activity in a new
+ * window, where the tool is not a third party; the state is spent, an audit row says why,
+ * nothing else is stored. */
+static int cookie_blocked(request_rec *r, lti_store_t *store, const lti_login_state_t *ls)
+{
+    const char *lang = lti_lang_of(apr_table_get(r->headers_in, "Accept-Language"));
+    const char *text = ls->storage_target
+                           ? "The browser did not send back the login cookie and the "
+                             "platform's storage did not give the login's value back: "
+                             "third-party cookies are probably blocked in the LMS frame. Open "
+                             "the activity in a new window."
+                           : "The browser did not send back the login cookie: third-party "
+                             "cookies are probably blocked in the LMS frame. Open the activity "
+                             "in a new window.";
+    const char *again = ls->relaunch;
+    lti_login_state_t gone;
+    lti_platform_t pf;
+    lti_err_t err;
+
+    lti_store_state_take(store, r->pool, ls->state, ptech_now(), &gone, &err);
+    if (again == NULL
+        && lti_store_platform_by_id(store, r->pool, ls->platform_id, &pf, &err) == LTI_OK) {
+        again = ptech_origin_of(r->pool, pf.issuer);
+    }
+    lti_store_audit_add(store, ptech_now(), HTTP_UNAUTHORIZED, "lti13_state_no_cookie", r->uri,
+                        r->useragent_ip, text, &err);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PT00020: refused %s (%d %s): %s", r->uri,
+                  HTTP_UNAUTHORIZED, "lti13_state_no_cookie", text);
+    r->status = HTTP_UNAUTHORIZED;
+    ptech_page_begin(r, lang, ptech_msg(lang, "cookies_blocked"), NULL);
+    ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "cookies_blocked")), "</h1>\n<p>",
+              ptech_esc(r->pool, ptech_msg(lang, "cookies_blocked_text")), "</p>\n", NULL);
+    if (again != NULL) {
+        ap_rvputs(r, "<p><a class=\"button\" id=\"ptech-new-window\" href=\"",
+                  ptech_esc(r->pool, again), "\" target=\"_blank\" rel=\"noopener\">",
+                  ptech_esc(r->pool, ptech_msg(lang, "new_window")), "</a></p>\n", NULL);
+    }
+    ap_rvputs(r, "<p class=\"problem\">", ptech_esc(r->pool, text), "</p>\n"
+              "<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "status")), ": 401 · ",
+              ptech_esc(r->pool, ptech_msg(lang, "reason")),
+              ": <code>lti13_state_no_cookie</code></p>\n", NULL);
+    return ptech_page_end(r);
+}
+
+/* The answer to a launch without its state cookie whose login put the browser value in the
+ * platform's storage: static/storage.js asks the platform frame for it (lti.get_data) and
+ * posts the launch again with it as lti_storage_value.  Nothing is stored or spent here;
+ * the id_token stays in the page's form, never in a URL. */
+static int storage_get_page(request_rec *r, lti_store_t *store, const lti_login_state_t *ls,
+                            const char *token)
+{
+    lti_platform_t pf;
+    lti_err_t err;
+    const char *origin;
+
+    if (lti_store_platform_by_id(store, r->pool, ls->platform_id, &pf, &err) != LTI_OK
+        || (origin = ptech_origin_of(r->pool, pf.auth_url)) == NULL) {
+        return cookie_blocked(r, store, ls);
+    }
+    ptech_page_begin(r, NULL, "Open P-Tech", NULL);
+    ap_rvputs(r, "<div id=\"ptech-storage\" data-mode=\"get\" data-target=\"",
+              ptech_esc(r->pool, ls->storage_target), "\" data-origin=\"",
+              ptech_esc(r->pool, origin), "\" data-key=\"",
+              ptech_esc(r->pool, storage_key(r->pool, ls->state)), "\"></div>\n"
+              "<form id=\"ptech-storage-form\" method=\"post\" action=\"", PTECH_PREFIX,
+              "/launch\">\n<input type=\"hidden\" name=\"id_token\" value=\"",
+              ptech_esc(r->pool, token), "\">\n<input type=\"hidden\" name=\"state\" value=\"",
+              ptech_esc(r->pool, ls->state), "\">\n<input type=\"hidden\" "
+              "name=\"lti_storage_value\" value=\"\">\n<noscript><button type=\"submit\">"
+              "…</button></noscript>\n</form>\n<script src=\"", PTECH_PREFIX,
+              "/static/storage.js\"></script>\n", NULL);
+    return ptech_page_end(r);
+}
+
 int ptech_handle_launch13(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
     lti_store_t *store = ptech_store(r);
     apr_array_header_t *kv;
-    const char *token, *state, *cookie;
+    const char *token, *state, *cookie, *stored;
     lti_login_state_t ls;
     lti_platform_t pf;
     lti_jwt_t *jwt;
@@ -275,7 +429,7 @@ int ptech_handle_launch13(request_rec *r)
     lti_err_t err;
     lti_err_t mig;
     int64_t now = ptech_now(), leeway = ptech_cfg_dur(c->clock_leeway, 60);
-    int known = 0, unlinked, rv;
+    int known = 0, unlinked, rv, via_storage = 0;
 
     lti_err_clear(&err);
     if (r->method_number != M_POST) {
@@ -322,16 +476,27 @@ int ptech_handle_launch13(request_rec *r)
         }
         return refuse(r, &err);
     }
+    /* The browser binding: the state cookie, else the value the login put in the
+     * platform's storage (posted back by static/storage.js), checked the same way. */
     cookie = state_cookie(r, state);
+    stored = lti_kv_get(kv, "lti_storage_value");
+    if (cookie == NULL && ls.storage_target != NULL) {
+        if (stored == NULL) {
+            return storage_get_page(r, store, &ls, token);
+        }
+        if (lti_kv_count(kv, "lti_storage_value") == 1 && *stored != '\0') {
+            cookie = stored;
+            via_storage = 1;
+        }
+    }
     if (cookie == NULL) {
-        lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_no_cookie",
-                    "The browser did not send back the login cookie: third-party cookies are "
-                    "probably blocked in the LMS frame. Open the activity in a new window.");
-        return refuse_spent(r, store, state, &err);
+        return cookie_blocked(r, store, &ls);
     }
     if (!lti_ct_streq(lti_sha256_hex(r->pool, cookie, strlen(cookie)), ls.browser)) {
         lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_mismatch",
-                    "The login cookie does not belong to this launch's state.");
+                    via_storage ? "The value the platform's storage gave back does not belong "
+                                  "to this launch's state."
+                                : "The login cookie does not belong to this launch's state.");
         return refuse_spent(r, store, state, &err);
     }
     if (lti_jwt_parse(r->pool, token, strlen(token), &jwt, &err) != LTI_OK) {
@@ -421,10 +586,12 @@ int ptech_handle_launch13(request_rec *r)
     rec.platform_guid = l.platform_guid;
     lti_err_clear(&mig);
     unlinked = l.lti1p1_json != NULL && !lti1p1_identity(r, store, &pf, &l, &rec, &mig);
-    rv = ptech_launch_finish(r, store, &rec, "jwt_nonce_replay",
+    /* Through the platform's storage, the browser keeps no cookie of ours: the launch
+     * answers with the course page itself rather than a redirect to it. */
+    rv = ptech_launch_finish(r, store, &rec, via_storage, "jwt_nonce_replay",
                              "This id_token was already used (its nonce was seen before): "
                              "launch the activity again from the LMS.");
-    if (unlinked && r->status == HTTP_SEE_OTHER) {
+    if (unlinked && (r->status == HTTP_SEE_OTHER || (via_storage && r->status == HTTP_OK))) {
         /* Accepted, but not as the LTI 1.1 person: IT should know why. */
         const char *text = apr_pstrcat(r->pool, "Launch accepted, not linked to an LTI 1.1 "
                                        "person: ", mig.text, NULL);

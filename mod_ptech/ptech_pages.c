@@ -110,6 +110,20 @@ static const struct {
      "activity with the custom parameter course=ID."},
     {"new_window", "Ouvrir dans une nouvelle fenêtre", "فتح في نافذة جديدة",
      "Open in a new window"},
+    {"cookies_blocked", "Ouvrez l'activité dans une nouvelle fenêtre",
+     "افتح النشاط في نافذة جديدة", "Open the activity in a new window"},
+    {"cookies_blocked_text",
+     "Votre navigateur bloque les cookies de l'outil dans le cadre du LMS (cookies tiers), et "
+     "le LMS n'offre pas de stockage pour les remplacer : le lancement ne peut pas être "
+     "vérifié ici. Le bouton ci-dessous relance l'activité depuis le LMS dans une nouvelle "
+     "fenêtre, où l'outil n'est plus un tiers. Rien n'a été enregistré.",
+     "يحظر متصفحك ملفات تعريف الارتباط الخاصة بالأداة داخل إطار المنصة (ملفات الجهات "
+     "الخارجية)، ولا توفر المنصة تخزينًا بديلًا: لا يمكن التحقق من الفتح هنا. يعيد الزر أدناه "
+     "فتح النشاط من المنصة في نافذة جديدة، حيث لا تكون الأداة طرفًا خارجيًا. لم يُسجَّل أي شيء.",
+     "Your browser blocks the tool's cookies inside the LMS frame (third-party cookies), and "
+     "the LMS offers no storage to stand in for them: the launch cannot be checked here. The "
+     "button below starts the activity again from the LMS in a new window, where the tool is "
+     "not a third party. Nothing was recorded."},
     {"dynreg_done", "Outil enregistré", "تم تسجيل الأداة", "Tool registered"},
     {"dynreg_activate",
      "La plateforme a ajouté Open P-Tech à ses outils externes, en attente. Pour "
@@ -351,6 +365,83 @@ static const char dynreg_js[] =
     "    });\n"
     "})();\n";
 
+/* Platform storage (1EdTech LTI Client Side postMessages): the page's #ptech-storage says
+ * what to do.  data-mode "put" (login): lti.put_data of data-key = data-value into the LMS
+ * frame data-target ("_parent", or a frame of the LMS page: of the opener when the tool
+ * is in a window of its own), addressed to data-origin (the
+ * platform's auth endpoint origin), then on to data-next in this frame.  "get" (launch):
+ * lti.get_data of data-key, then the page's form posts the launch again with the value as
+ * lti_storage_value (empty when the platform gave none: the tool then says why).  Both the
+ * lti.* subjects and the legacy org.imsglobal.lti.* ones are sent; the first answer from
+ * data-origin that names one of our message ids wins; 3 s without one count as none. */
+static const char storage_js[] =
+    "(function () {\n"
+    "    'use strict';\n"
+    "    var el = document.getElementById('ptech-storage');\n"
+    "    if (!el) { return; }\n"
+    "    var mode = el.getAttribute('data-mode');\n"
+    "    var name = el.getAttribute('data-target');\n"
+    "    var origin = el.getAttribute('data-origin');\n"
+    "    var key = el.getAttribute('data-key');\n"
+    "    var sent = {}, failed = 0, done = false;\n"
+    "    function frame() {\n"
+    "        try {\n"
+    "            var up = window.parent !== window ? window.parent : window.opener;\n"
+    "            if (!up) { return null; }\n"
+    "            return name === '_parent' ? up : (up.frames[name] || null);\n"
+    "        } catch (e) { return null; }\n"
+    "    }\n"
+    "    function messageId() {\n"
+    "        var b = new Uint8Array(16), s = '';\n"
+    "        window.crypto.getRandomValues(b);\n"
+    "        for (var i = 0; i < b.length; i++) { s += (b[i] + 256).toString(16).slice(1); }\n"
+    "        return s;\n"
+    "    }\n"
+    "    function finish(value) {\n"
+    "        if (done) { return; }\n"
+    "        done = true;\n"
+    "        window.removeEventListener('message', onMessage);\n"
+    "        if (mode === 'put') {\n"
+    "            window.location.replace(el.getAttribute('data-next'));\n"
+    "            return;\n"
+    "        }\n"
+    "        var form = document.getElementById('ptech-storage-form');\n"
+    "        form.elements.lti_storage_value.value = value || '';\n"
+    "        form.submit();\n"
+    "    }\n"
+    "    function onMessage(ev) {\n"
+    "        var d = ev.data;\n"
+    "        if (ev.origin !== origin || !d || typeof d !== 'object'\n"
+    "            || typeof d.message_id !== 'string' || !sent.hasOwnProperty(d.message_id)\n"
+    "            || d.subject !== sent[d.message_id] + '.response') { return; }\n"
+    "        if (d.key !== undefined && d.key !== key) { return; }\n"
+    "        if (d.error) {\n"
+    "            if (++failed === 2) { finish(''); }\n"
+    "            return;\n"
+    "        }\n"
+    "        if (mode === 'get') {\n"
+    "            if (typeof d.value === 'string') {\n"
+    "                finish(d.value);\n"
+    "            } else if (++failed === 2) {\n"
+    "                finish('');\n"
+    "            }\n"
+    "            return;\n"
+    "        }\n"
+    "        finish('');\n"
+    "    }\n"
+    "    var target = frame();\n"
+    "    if (!target || (mode !== 'put' && mode !== 'get')) { finish(''); return; }\n"
+    "    window.addEventListener('message', onMessage);\n"
+    "    ['lti.', 'org.imsglobal.lti.'].forEach(function (prefix) {\n"
+    "        var m = {subject: prefix + mode + '_data', message_id: messageId(), key: key};\n"
+    "        if (mode === 'put') { m.value = el.getAttribute('data-value'); }\n"
+    "        sent[m.message_id] = m.subject;\n"
+    "        try { target.postMessage(m, origin); } catch (e) { failed++; }\n"
+    "    });\n"
+    "    if (failed === 2) { finish(''); return; }\n"
+    "    window.setTimeout(function () { finish(''); }, 3000);\n"
+    "})();\n";
+
 /* The tool's logo (Dynamic Registration's logo_uri; Moodle shows it on the tool's card). */
 static const char logo_svg[] =
     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 64\" width=\"64\" "
@@ -374,6 +465,10 @@ int ptech_handle_static(request_rec *r, const char *rest)
     else if (strcmp(rest, "dynreg.js") == 0) {
         ap_set_content_type(r, "text/javascript; charset=utf-8");
         ap_rwrite(dynreg_js, sizeof(dynreg_js) - 1, r);
+    }
+    else if (strcmp(rest, "storage.js") == 0) {
+        ap_set_content_type(r, "text/javascript; charset=utf-8");
+        ap_rwrite(storage_js, sizeof(storage_js) - 1, r);
     }
     else if (strcmp(rest, "logo.svg") == 0) {
         ap_set_content_type(r, "image/svg+xml");

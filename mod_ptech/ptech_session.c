@@ -102,9 +102,10 @@ const char *ptech_origin_of(apr_pool_t *p, const char *url)
 }
 
 int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *rec,
-                        const char *replay_reason, const char *replay_text)
+                        int page_inline, const char *replay_reason, const char *replay_text)
 {
     lti_launch_ids_t ids;
+    lti_session_t s;
     const char *sid;
     lti_err_t err;
 
@@ -127,6 +128,13 @@ int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *re
                   APR_INT64_T_FMT " by person %" APR_INT64_T_FMT, rec->version,
                   (apr_int64_t)ids.link_pk, (apr_int64_t)ids.person_id);
     ptech_session_set_cookie(r, sid);
+    if (page_inline) {
+        if (lti_store_session_get(store, r->pool, rec->session_hash, rec->now, &s, &err)
+            != LTI_OK) {
+            return ptech_lti_error(r, &err, lti_lang_of(rec->locale), 0);
+        }
+        return ptech_course_page(r, store, &s);
+    }
     return ptech_redirect(r, apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/course",
                                          NULL));
 }

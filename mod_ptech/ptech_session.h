@@ -17,10 +17,12 @@ lti_status_t ptech_session_get(request_rec *r, lti_store_t *store, lti_session_t
                                lti_err_t *err);
 
 /* The end of every verified launch, 1.1 and 1.3: records it with a new session in one
- * transaction, sets the session cookie and answers 303 to the course pages.  A nonce seen
- * before is refused with replay_reason and replay_text; other failures with their own. */
+ * transaction, sets the session cookie and answers 303 to the course pages (page_inline:
+ * answers with the course page itself, for a browser that keeps no cookie of ours).  A
+ * nonce seen before is refused with replay_reason and replay_text; other failures with
+ * their own. */
 int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *rec,
-                        const char *replay_reason, const char *replay_text);
+                        int page_inline, const char *replay_reason, const char *replay_text);
 
 /* scheme://host[:port] of an http(s) url (the LMS origin allowed to frame the pages), or
  * NULL when url is not one. */

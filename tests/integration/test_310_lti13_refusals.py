@@ -327,9 +327,9 @@ LAUNCH_CASES = [
     ("state twice", _signed(post=lambda f, s, b: b.post_launch(
         [("id_token", f["id_token"]), ("state", f["state"]), ("state", f["state"])])),
      400, "lti13_no_state", "state"),
-    ("state without its cookie", _signed(post=_no_cookie), 403, "lti13_state_no_cookie",
+    ("state without its cookie", _signed(post=_no_cookie), 401, "lti13_state_no_cookie",
      "cookie"),
-    ("state with another browser's cookies", _signed(post=_other_browsers_cookie), 403,
+    ("state with another browser's cookies", _signed(post=_other_browsers_cookie), 401,
      "lti13_state_no_cookie", "cookie"),
     ("state cookie with another browser's value", _signed(post=_forged_cookie), 403,
      "lti13_state_mismatch", "cookie"),

@@ -38,7 +38,7 @@ def no_cookie(b, spec):
 
 # (name, how to make the refusal, status, reason, English plain words, what the detail holds)
 CASES = [
-    ("no state cookie", dict(post=no_cookie), 403, "lti13_state_no_cookie",
+    ("no state cookie", dict(post=no_cookie), 401, "lti13_state_no_cookie",
      "third-party cookies are most likely blocked", "cookie"),
     ("expired: the LMS clock 10 minutes behind",
      dict(mutate=lambda c: c.update(iat=c["iat"] - 600, exp=c["iat"] - 540)), 401, "jwt_exp",
@@ -160,7 +160,7 @@ def test_521_paste_values_and_languages(admin13, platform):
     # French and Arabic plain words for a refusal.
     b = pt.Browser(srv, platform)
     spec = b.start("student")
-    pt.assert_error_page(no_cookie(b, spec), 403, "lti13_state_no_cookie")
+    pt.assert_error_page(no_cookie(b, spec), 401, "lti13_state_no_cookie")
     assert "les cookies tiers sont très probablement bloqués" in srv.get("/ptech/admin").text
     assert "ملفات تعريف الارتباط للجهات الخارجية" in srv.get("/ptech/admin?lang=ar").text
     # Only GET.

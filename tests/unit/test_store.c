@@ -483,7 +483,8 @@ static void test_migrate_from_v2(void **state)
     assert_null(cache.jwks);
     assert_int_equal(lti_store_jwks_put(s, 7, "{\"keys\":[]}", NOW, NOW + 60, &err), LTI_OK);
     {
-        lti_login_state_t ls = {"st-1", 7, "nonce", "https://tool/launch", "b", NOW, NOW + 60};
+        lti_login_state_t ls = {"st-1", 7, "nonce", "https://tool/launch", "b", NOW, NOW + 60,
+                                NULL, NULL};
         lti_login_state_t got;
 
         assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
@@ -1398,7 +1399,8 @@ static void test_platforms(void **state)
 
     /* Remove takes its deployments, cached keys and login states with it. */
     {
-        lti_login_state_t ls = {"st-a", got.id, "n", "https://tool/", "b", NOW, NOW + 600};
+        lti_login_state_t ls = {"st-a", got.id, "n", "https://tool/", "b", NOW, NOW + 600,
+                                NULL, NULL};
 
         assert_int_equal(lti_store_jwks_put(s, got.id, "{\"keys\":[]}", NOW, NOW + 60, &err),
                          LTI_OK);
@@ -1573,6 +1575,7 @@ static void test_login_states(void **state)
     s = open_migrated(p, path);
     pid = add_platform(p, s, MOODLE, "c1");
 
+    memset(&ls, 0, sizeof(ls));
     ls.state = "st-1";
     ls.platform_id = pid;
     ls.nonce = "nonce-1";
@@ -1582,6 +1585,19 @@ static void test_login_states(void **state)
     ls.expires = NOW + 600;
     assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
     assert_int_equal(lti_store_state_take(s, p, "st-2", NOW, &got, &err), LTI_ERR_NOT_FOUND);
+    /* Platform storage: the frame name and the relaunch address come back as given. */
+    ls.state = "st-storage";
+    ls.storage_target = "post_message_forwarding";
+    ls.relaunch = MOODLE "/mod/lti/launch.php?id=3";
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(lti_store_state_get(s, p, "st-storage", NOW + 1, &got, &err), LTI_OK);
+    assert_string_equal(got.storage_target, "post_message_forwarding");
+    assert_string_equal(got.relaunch, MOODLE "/mod/lti/launch.php?id=3");
+    assert_int_equal(lti_store_state_take(s, p, "st-storage", NOW + 1, &got, &err), LTI_OK);
+    assert_string_equal(got.storage_target, "post_message_forwarding");
+    ls.storage_target = ls.relaunch = NULL;
+    ls.state = "st-1";
 
     /* Taken once: returned and deleted. */
     memset(&got, 0, sizeof(got));
@@ -1593,6 +1609,8 @@ static void test_login_states(void **state)
     assert_string_equal(got.browser, "cookie-hash");
     assert_true(got.created == NOW);
     assert_true(got.expires == NOW + 600);
+    assert_null(got.storage_target);
+    assert_null(got.relaunch);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
     assert_int_equal(lti_store_state_take(s, p, "st-1", NOW + 2, &got, &err),
                      LTI_ERR_NOT_FOUND);
