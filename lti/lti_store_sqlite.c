@@ -399,7 +399,20 @@ typedef struct sq_t {
     pthread_mutex_t qmu;        /* the group-commit queue below */
     pending_t *head, *tail;
     int leader;
+    /* A second connection for the hot reads (consumer, platform, state, session, keys): in
+     * WAL they need not wait while the writer commits a batch. */
+    struct sq_t *reader;
 } sq_t;
+
+static lti_status_t group_commit(sq_t *q, pending_t *me, lti_err_t *err);
+
+/* The connection for a plain read: the reader when there is one. */
+static sq_t *rd(lti_store_t *s)
+{
+    sq_t *q = s->impl;
+
+    return q->reader != NULL ? q->reader : q;
+}
 
 static lti_status_t db_err(sq_t *q, lti_err_t *err, const char *what)
 {
@@ -543,10 +556,8 @@ static void read_end(sq_t *q, int begun)
 #define LOCK(q) apr_thread_mutex_lock((q)->mu)
 #define UNLOCK(q) apr_thread_mutex_unlock((q)->mu)
 
-static void sq_close(lti_store_t *s)
+static void conn_close(sq_t *q)
 {
-    sq_t *q = s->impl;
-
     if (q == NULL || q->db == NULL) {
         return;
     }
@@ -558,6 +569,16 @@ static void sq_close(lti_store_t *s)
     }
     sqlite3_close(q->db);
     q->db = NULL;
+}
+
+static void sq_close(lti_store_t *s)
+{
+    sq_t *q = s->impl;
+
+    if (q != NULL) {
+        conn_close(q->reader);
+        conn_close(q);
+    }
 }
 
 static apr_status_t sq_cleanup(void *data)
@@ -710,7 +731,7 @@ static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char 
 static lti_status_t sq_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
                                     lti_consumer_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -942,27 +963,43 @@ static lti_status_t sq_purge(lti_store_t *s, int64_t now, int *nonces, int *sess
     return rv;
 }
 
+typedef struct audit_row_t {
+    int64_t at;
+    int http_status;
+    const char *reason, *scope, *remote, *detail;
+} audit_row_t;
+
+static lti_status_t audit_job(sq_t *q, pending_t *job)
+{
+    const audit_row_t *a = job->arg;
+    sqlite3_stmt *st = stmt(q, ST_AUDIT_INSERT, job->err);
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, a->at);
+    sqlite3_bind_int(st, 2, a->http_status);
+    bind_text(st, 3, a->reason);
+    bind_text(st, 4, a->scope);
+    bind_text(st, 5, a->remote);
+    bind_text(st, 6, a->detail);
+    job->dirty = 1;
+    return exec_stmt(q, st, NULL, job->err);
+}
+
+/* Refusals come in floods too (a replaying client, a misconfigured platform): their audit
+ * rows share group commits like launches. */
 static lti_status_t sq_audit_add(lti_store_t *s, int64_t at, int http_status,
                                  const char *reason, const char *scope, const char *remote,
                                  const char *detail, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
+    audit_row_t a = {at, http_status, reason, scope, remote, detail};
+    pending_t me;
 
-    LOCK(q);
-    st = stmt(q, ST_AUDIT_INSERT, err);
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, at);
-        sqlite3_bind_int(st, 2, http_status);
-        bind_text(st, 3, reason);
-        bind_text(st, 4, scope);
-        bind_text(st, 5, remote);
-        bind_text(st, 6, detail);
-        rv = exec_stmt(q, st, NULL, err);
-    }
-    UNLOCK(q);
-    return rv;
+    memset(&me, 0, sizeof(me));
+    me.run = audit_job;
+    me.arg = &a;
+    return group_commit(s->impl, &me, err);
 }
 
 static lti_status_t sq_audit_recent(lti_store_t *s, apr_pool_t *p, int limit,
@@ -1361,7 +1398,7 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
 static lti_status_t sq_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
                                    int64_t now, lti_session_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -1603,7 +1640,7 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
                                     const char *client_id, lti_platform_t *out,
                                     lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc, begun;
@@ -1765,7 +1802,7 @@ out:
 static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
                                       lti_platform_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc, begun;
@@ -1832,7 +1869,7 @@ static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lt
 static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const char *state,
                                int64_t now, lti_login_state_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = which == ST_STATE_GET ? rd(s) : s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc;
@@ -1891,7 +1928,7 @@ static lti_status_t sq_state_get(lti_store_t *s, apr_pool_t *p, const char *stat
 static lti_status_t sq_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
                                 lti_jwks_cache_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -1956,7 +1993,7 @@ static lti_status_t sq_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, i
 static lti_status_t sq_setting_get(lti_store_t *s, apr_pool_t *p, const char *name,
                                    const char **value, lti_err_t *err)
 {
-    sq_t *q = s->impl;
+    sq_t *q = rd(s);
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -2065,36 +2102,23 @@ static void give_to_folder_owner(apr_pool_t *p, const char *path)
     }
 }
 
-lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
-                                   lti_err_t *err)
+/* Opens one connection of the store into q (its mutex, WAL, the pragmas). */
+static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, int create,
+                              lti_err_t *err)
 {
-    lti_store_t *s = apr_pcalloc(p, sizeof(*s));
-    sq_t *q = apr_pcalloc(p, sizeof(*q));
     char *msg = NULL;
     int rc;
 
-    if (path[0] != '/') {
-        return lti_err_set(err, LTI_ERR_CONFIG, "store_bad_dsn",
-                           "the SQLite store path '%s' must be absolute", path);
-    }
-    q->path = apr_pstrdup(p, path);
-    s->ops = &sqlite_ops;
-    s->pool = p;
-    s->impl = q;
-    /* The queue uses pthreads directly: a condition per waiter must cost nothing. */
-    pthread_mutex_init(&q->qmu, NULL);
     if (apr_thread_mutex_create(&q->mu, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "store_mutex", "cannot create a mutex");
     }
     /* Our own mutex serialises use of the connection, so SQLite's can go. */
-    rc = sqlite3_open_v2(path, &q->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    apr_pool_cleanup_register(p, s, sq_cleanup, apr_pool_cleanup_null);
+    rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX,
+                         NULL);
     if (rc != SQLITE_OK) {
-        lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot open the SQLite store %s: %s",
-                    path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
-        apr_pool_cleanup_run(p, s, sq_cleanup);
-        return LTI_ERR_STORE;
+        return lti_err_set(err, LTI_ERR_STORE, "store_open",
+                           "cannot open the SQLite store %s: %s", path,
+                           q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
     }
     sqlite3_busy_handler(q->db, busy_wait, q);
     /* mmap spares a pread per page read; WAL keeps writers off the readers. */
@@ -2108,6 +2132,35 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
         lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",
                     path, msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
+        return LTI_ERR_STORE;
+    }
+    return LTI_OK;
+}
+
+lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
+                                   lti_err_t *err)
+{
+    lti_store_t *s = apr_pcalloc(p, sizeof(*s));
+    sq_t *q = apr_pcalloc(p, sizeof(*q));
+
+    if (path[0] != '/') {
+        return lti_err_set(err, LTI_ERR_CONFIG, "store_bad_dsn",
+                           "the SQLite store path '%s' must be absolute", path);
+    }
+    q->path = apr_pstrdup(p, path);
+    s->ops = &sqlite_ops;
+    s->pool = p;
+    s->impl = q;
+    /* The queue uses pthreads directly: a condition per waiter must cost nothing. */
+    pthread_mutex_init(&q->qmu, NULL);
+    apr_pool_cleanup_register(p, s, sq_cleanup, apr_pool_cleanup_null);
+    if (conn_open(p, path, q, SQLITE_OPEN_CREATE, err) != LTI_OK) {
+        apr_pool_cleanup_run(p, s, sq_cleanup);
+        return LTI_ERR_STORE;
+    }
+    q->reader = apr_pcalloc(p, sizeof(*q->reader));
+    q->reader->path = q->path;
+    if (conn_open(p, path, q->reader, 0, err) != LTI_OK) {
         apr_pool_cleanup_run(p, s, sq_cleanup);
         return LTI_ERR_STORE;
     }
