@@ -698,10 +698,6 @@ static lti_status_t read_extras(apr_pool_t *p, const json_t *claims, lti_launch1
         return st;
     }
     if (o != NULL) {
-        st = dump_json(p, o, &l->custom_json, err);
-        if (st != LTI_OK) {
-            return st;
-        }
         /* Custom values are strings by the spec; a course of another type is ignored. */
         course = json_object_get(o, "course");
         if (json_is_string(course)) {
@@ -725,21 +721,16 @@ static lti_status_t read_extras(apr_pool_t *p, const json_t *claims, lti_launch1
         }
     }
 
-    st = get_json(p, claims, CLAIM_AGS, "AGS endpoint", "lti13_claim", &l->ags_json, err);
-    if (st != LTI_OK) {
+    /* The service claims are kept whole (link_claims below): here, only their type. */
+    if ((st = get_object(claims, CLAIM_AGS, "AGS endpoint", "lti13_claim", 0, &o, err))
+            != LTI_OK
+        || (st = get_object(claims, CLAIM_NRPS, "names and roles service", "lti13_claim", 0,
+                            &o, err)) != LTI_OK
+        || (st = get_object(claims, CLAIM_BO, "basic outcome", "lti13_claim", 0, &o, err))
+               != LTI_OK) {
         return st;
     }
-    st = get_json(p, claims, CLAIM_NRPS, "names and roles service", "lti13_claim",
-                  &l->nrps_json, err);
-    if (st != LTI_OK) {
-        return st;
-    }
-    st = get_json(p, claims, CLAIM_BO, "basic outcome", "lti13_claim", &l->basic_outcome_json,
-                  err);
-    if (st != LTI_OK) {
-        return st;
-    }
-    if ((o = json_object_get(claims, CLAIM_BO)) != NULL) {
+    if (o != NULL) {
         const json_t *v = json_object_get(o, "lis_result_sourcedid");
 
         l->result_sourcedid = json_is_string(v) ? apr_pstrdup(p, json_string_value(v)) : NULL;

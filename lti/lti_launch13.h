@@ -33,9 +33,7 @@ typedef struct lti_launch13_t {
     const char *given_name, *family_name, *full_name, *email;
     const char *locale, *return_url;
     const char *custom_course;    /* custom claim "course", NULL when absent */
-    const char *custom_json;      /* the custom claim as JSON text, NULL when absent */
     const char *platform_guid;
-    const char *ags_json, *nrps_json, *basic_outcome_json;  /* service claims as JSON text */
     const char *deep_link_json;   /* deep_linking_settings as JSON text */
     const char *lti1p1_json;      /* the lti1p1 migration claim as JSON text */
     /* What a resource link keeps for use without a live session: {"ags", "nrps",
