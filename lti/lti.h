@@ -14,5 +14,9 @@
 #include "lti_platform.h"
 #include "lti_dynreg.h"
 #include "lti_migration.h"
+#include "lti_csv.h"
+#include "lti_progress.h"
+#include "lti_pox.h"
+#include "lti_outbox.h"
 
 #endif
