@@ -154,7 +154,8 @@ static const char *const migrations[] = {
     "CREATE TABLE outbox_drainer (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  owner TEXT NOT NULL, until INTEGER NOT NULL);"
     "CREATE INDEX persons_user_id ON persons (user_id);"
-    "CREATE INDEX persons_email ON persons (lower(email)) WHERE email IS NOT NULL;",
+    "CREATE INDEX persons_email ON persons (lower(email)) WHERE email IS NOT NULL;"
+    "CREATE INDEX persons_alias ON persons (alias_of) WHERE alias_of IS NOT NULL;",
 };
 
 enum {
@@ -456,10 +457,11 @@ static const char *const sql[ST__COUNT] = {
         " updated = excluded.updated",
     [ST_KEPT_FOR] =
         "SELECT user_key, course_id, module_id, status, score, at, source, evidence"
-        " FROM progress_kept WHERE user_key IN (SELECT user_id FROM persons"
+        " FROM progress_kept WHERE EXISTS (SELECT 1 FROM progress_kept)"
+        " AND (user_key IN (SELECT user_id FROM persons"
         "  WHERE id = ?1 OR alias_of = ?1)"
         " OR lower(user_key) IN (SELECT lower(email) FROM persons"
-        "  WHERE (id = ?1 OR alias_of = ?1) AND email IS NOT NULL)",
+        "  WHERE (id = ?1 OR alias_of = ?1) AND email IS NOT NULL))",
     [ST_KEPT_DELETE] = "DELETE FROM progress_kept WHERE user_key = ? AND course_id = ?"
                        " AND module_id = ?",
     [ST_LINK_COURSE] = "SELECT course_id FROM resource_links WHERE id = ?",
