@@ -353,6 +353,7 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     apr_array_header_t *jobs = apr_array_make(scratch, 16, sizeof(job_t *));
     lti_status_t rv;
     int granted = 0, running = 0;
+    apr_time_t start = apr_time_now();
 
     memset(st, 0, sizeof(*st));
     rv = lti_store_outbox_claim_drainer(store, o->cfg.owner, now, o->cfg.lease_ttl, &granted,
@@ -427,7 +428,8 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
         while ((msg = curl_multi_info_read(o->multi, &left)) != NULL) {
             job_t *j = NULL;
             long status = 0;
-            int64_t next, t = (int64_t)apr_time_sec(apr_time_now());
+            /* The caller's clock, moved on by the time the requests took. */
+            int64_t next, t = now + (int64_t)apr_time_sec(apr_time_now() - start);
             const char *reason, *net = NULL;
             lti_outbox_end_t end;
 
