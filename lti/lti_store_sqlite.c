@@ -240,6 +240,13 @@ enum {
     ST__COUNT
 };
 
+/* The columns of an outbox row as outbox_cols() reads them. */
+#define OUTBOX_COLS                                                                       \
+    "SELECT o.id, o.version, o.person_id, o.link_pk, o.kind, o.course_id, o.result_status," \
+    " o.score, o.result_at, o.state, o.attempts, o.next_attempt, o.queued, o.updated,"     \
+    " o.sent_at, o.reason, p.user_id, p.email, p.full_name, l.title, l.tenant,"            \
+    " m.result_sourcedid, m.outcome_url, l.claims"
+
 static const char *const sql[ST__COUNT] = {
     [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [ST_CONSUMER_ADD] = "INSERT INTO consumers (consumer_key, secret, created) VALUES (?, ?, ?)"
@@ -473,10 +480,8 @@ static const char *const sql[ST__COUNT] = {
         "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 + ?3 WHERE id IN (SELECT id"
         " FROM outbox WHERE state = 'pending' AND next_attempt <= ?2 AND (lease_until IS NULL"
         " OR lease_until < ?2) ORDER BY next_attempt, id LIMIT ?4)",
-    [ST_OUTBOX_LEASED] = "SELECT o.id, o.version, o.person_id, o.link_pk, o.kind, o.course_id, o.result_status,"
-    " o.score, o.result_at, o.state, o.attempts, o.next_attempt, o.queued, o.updated,"
-    " o.sent_at, o.reason, p.user_id, p.email, p.full_name, l.title, l.tenant,"
-    " m.result_sourcedid, m.outcome_url, l.claims"
+    [ST_OUTBOX_LEASED] =
+        OUTBOX_COLS
         ", c.consumer_key, c.secret FROM outbox o JOIN persons p ON p.id = o.person_id"
         " JOIN resource_links l ON l.id = o.link_pk"
         " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
@@ -498,10 +503,8 @@ static const char *const sql[ST__COUNT] = {
         " WHERE id = ?1 AND version = ?2 AND lease_owner = ?3 AND state = 'pending'",
     [ST_OUTBOX_RELEASE] = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
                           " WHERE id = ? AND lease_owner = ?",
-    [ST_OUTBOX_LIST] = "SELECT o.id, o.version, o.person_id, o.link_pk, o.kind, o.course_id, o.result_status,"
-    " o.score, o.result_at, o.state, o.attempts, o.next_attempt, o.queued, o.updated,"
-    " o.sent_at, o.reason, p.user_id, p.email, p.full_name, l.title, l.tenant,"
-    " m.result_sourcedid, m.outcome_url, l.claims"
+    [ST_OUTBOX_LIST] =
+        OUTBOX_COLS
         " FROM outbox o JOIN persons p ON p.id = o.person_id"
         " JOIN resource_links l ON l.id = o.link_pk"
         " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
