@@ -495,7 +495,8 @@ lti_status_t lti_store_result_get(lti_store_t *s, apr_pool_t *p, int64_t person_
                                   const char *course_id, lti_result_t *out, lti_err_t *err);
 
 /* Claims the store's one outbox drainer for owner until now + ttl: *granted is 1 when the
- * claim is free, expired or already owner's (then renewed). */
+ * claim is free, expired or already owner's (then renewed).  The owner releases its claim
+ * with a negative ttl. */
 lti_status_t lti_store_outbox_claim_drainer(lti_store_t *s, const char *owner, int64_t now,
                                             int64_t ttl, int *granted, lti_err_t *err);
 

@@ -80,6 +80,14 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         apr_pool_clear(w->scratch);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
+        if (w->store != NULL) {
+            int released = 0;
+
+            /* Hand the drainer role over now (a claim that expired a second ago), so the
+             * child that takes the watchdog over does not wait for it to time out. */
+            lti_store_outbox_claim_drainer(w->store, w->cfg.owner, ptech_now(), -1, &released,
+                                           NULL);
+        }
         if (w->pool != NULL) {
             apr_pool_destroy(w->pool);
             w->pool = NULL;

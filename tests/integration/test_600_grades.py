@@ -338,3 +338,24 @@ def test_600_grades_outbox_purge(graded):
     assert outbox(g) == []
     assert g.srv.ptechctl("outbox", "retry", "999").returncode == 1
     assert g.srv.ptechctl("outbox", "bogus").returncode == 2
+
+
+def test_600_grades_two_servers_one_store(graded, httpd_factory):
+    """Two httpd on one store: one drainer, every grade delivered once."""
+    g = graded
+    other = httpd_factory(directives=GRADES)
+    other.dsn, other.db_path, other.key_path = g.srv.dsn, g.srv.db_path, g.srv.key_path
+    other.write_conf(GRADES)
+    other.start()
+    g.lms.delay = 0.2
+    n = 6
+    for i in range(n):
+        launch(g, student(g.lms, "t%d" % i))
+    import_csv(g, "user,course,module,status,score,date\n" + "".join(
+        "t%d,%s,,passed,%d,2026-03-14\n" % (i, COURSE, 60 + i) for i in range(n)))
+    wait_for(lambda: len(g.lms.grades) >= n, timeout=40, what="all grades")
+    time.sleep(3)
+    assert sorted(g.lms.grades) == sorted(("sid-t%d-1" % i, str((60 + i) / 100))
+                                          for i in range(n))
+    owners = g.srv.sql("SELECT owner FROM outbox_drainer")
+    assert len(owners) == 1

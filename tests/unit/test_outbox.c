@@ -305,6 +305,12 @@ static void test_drainer_claim(void **state)
     assert_false(g);
     assert_int_equal(lti_store_outbox_claim_drainer(s, "B", NOW + 51, 30, &g, &err), LTI_OK);
     assert_true(g);                                     /* A crashed: its claim expired */
+    assert_int_equal(lti_store_outbox_claim_drainer(s, "A", NOW + 52, 30, &g, &err), LTI_OK);
+    assert_false(g);
+    /* B stops and hands the role over at once. */
+    assert_int_equal(lti_store_outbox_claim_drainer(s, "B", NOW + 52, -1, &g, &err), LTI_OK);
+    assert_int_equal(lti_store_outbox_claim_drainer(s, "A", NOW + 52, 30, &g, &err), LTI_OK);
+    assert_true(g);
 }
 
 static void test_leases(void **state)
