@@ -49,7 +49,8 @@ static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *i
 }
 
 static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it, long status,
-                                     const char *body, size_t len, const char **reason)
+                                     const char *body, size_t len, const char **reason,
+                                     int64_t *wait)
 {
     lti_pox_resp_t resp;
     lti_err_t err;
@@ -82,7 +83,8 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
 }
 
 static lti_outbox_end_t ags_answer(apr_pool_t *p, const lti_outbox_item_t *it, long status,
-                                   const char *body, size_t len, const char **reason)
+                                   const char *body, size_t len, const char **reason,
+                                   int64_t *wait)
 {
     if (status >= 200 && status <= 299) {
         return LTI_OUTBOX_SENT;
@@ -135,6 +137,7 @@ lti_outbox_end_t lti_outbox_decide(apr_pool_t *p, const lti_outbox_kind_t *kind,
                                    const char **reason)
 {
     lti_outbox_end_t end;
+    int64_t wait = -1;
 
     *next = 0;
     *reason = NULL;
@@ -147,7 +150,7 @@ lti_outbox_end_t lti_outbox_decide(apr_pool_t *p, const lti_outbox_kind_t *kind,
         *reason = apr_psprintf(p, "the LMS answered HTTP %ld", status);
     }
     else {
-        end = kind->answer(p, it, status, body ? body : "", len, reason);
+        end = kind->answer(p, it, status, body ? body : "", len, reason, &wait);
     }
     if (end == LTI_OUTBOX_RETRY) {
         if (now - it->queued >= cfg->max_age) {
@@ -155,7 +158,7 @@ lti_outbox_end_t lti_outbox_decide(apr_pool_t *p, const lti_outbox_kind_t *kind,
                                    it->attempts + 1, *reason ? *reason : "");
             return LTI_OUTBOX_FAILED;
         }
-        *next = now + lti_outbox_backoff(cfg->retry_base, it->attempts, r);
+        *next = now + (wait >= 0 ? wait : lti_outbox_backoff(cfg->retry_base, it->attempts, r));
     }
     return end;
 }

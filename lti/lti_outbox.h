@@ -49,8 +49,10 @@ typedef enum {
 } lti_outbox_prep_t;
 
 /* One delivery kind.  prepare builds the request for it (a fresh nonce or token each
- * time); answer classifies an HTTP answer (status is never 0: network errors are the
- * engine's) and names the reason when it is not a success. */
+ * time); answer classifies an HTTP answer (status is never 0, 408, 429 or 5xx: those are the
+ * engine's), names the reason when it is not a success, and may set *wait (seconds, else
+ * left at -1 for the backoff) for a retry: AGS answers a 401 with "drop the cached token,
+ * retry now" once (it->reason tells a second 401 apart), then fails. */
 typedef struct lti_outbox_kind_t {
     const char *name;
     lti_outbox_prep_t (*prepare)(apr_pool_t *p, const lti_outbox_item_t *it,
@@ -58,7 +60,8 @@ typedef struct lti_outbox_kind_t {
                                  lti_outbox_req_t *req, lti_outbox_end_t *end,
                                  const char **reason);
     lti_outbox_end_t (*answer)(apr_pool_t *p, const lti_outbox_item_t *it, long status,
-                               const char *body, size_t len, const char **reason);
+                               const char *body, size_t len, const char **reason,
+                               int64_t *wait);
 } lti_outbox_kind_t;
 
 /* The delivery of a kind ("lti11", "ags"), or NULL. */

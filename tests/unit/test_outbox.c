@@ -164,6 +164,47 @@ static void test_backoff(void **state)
     }
 }
 
+/* A kind shaped like AGS: a first 401 retries at once (new token), a second one fails. */
+static lti_outbox_end_t token_answer(apr_pool_t *p, const lti_outbox_item_t *it, long status,
+                                     const char *body, size_t len, const char **reason,
+                                     int64_t *wait)
+{
+    if (status == 401 && (it->reason == NULL || strcmp(it->reason, "token refused") != 0)) {
+        *reason = "token refused";
+        *wait = 0;
+        return LTI_OUTBOX_RETRY;
+    }
+    *reason = "refused";
+    return status == 200 ? LTI_OUTBOX_SENT : LTI_OUTBOX_FAILED;
+}
+
+static void test_kind_wait(void **state)
+{
+    apr_pool_t *p = *state;
+    const lti_outbox_kind_t k = {"test", NULL, token_answer};
+    lti_outbox_cfg_t cfg;
+    lti_outbox_item_t it;
+    const char *reason;
+    int64_t next;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.retry_base = 30;
+    cfg.max_age = 86400;
+    memset(&it, 0, sizeof(it));
+    it.queued = NOW;
+    assert_int_equal(lti_outbox_decide(p, &k, &it, &cfg, NOW, 401, "", 0, NULL, 0, &next,
+                                       &reason), LTI_OUTBOX_RETRY);
+    assert_int_equal(next, NOW);
+    it.reason = reason;
+    it.attempts = 1;
+    assert_int_equal(lti_outbox_decide(p, &k, &it, &cfg, NOW, 401, "", 0, NULL, 0, &next,
+                                       &reason), LTI_OUTBOX_FAILED);
+    /* The engine's own retries still back off. */
+    assert_int_equal(lti_outbox_decide(p, &k, &it, &cfg, NOW, 502, "", 0, NULL, 0, &next,
+                                       &reason), LTI_OUTBOX_RETRY);
+    assert_int_equal(next, NOW + 60);
+}
+
 static void test_decide(void **state)
 {
     apr_pool_t *p = *state;
@@ -531,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_kind_wait),
         cmocka_unit_test(test_queue_newest_wins),
         cmocka_unit_test(test_kept_until_launch),
         cmocka_unit_test(test_drainer_claim),
