@@ -125,8 +125,8 @@ static const char *const migrations[] = {
     "CREATE INDEX persons_guid ON persons (guid, user_id) WHERE guid IS NOT NULL;",
 
     /* 5 -> 6: progress facts, facts kept for learners who have not launched yet, course
-     * results, the grade return outbox (one pending row per person and link; leases) and
-     * the store's one drainer; persons found by user id or email for the CSV import */
+     * results, the grade return outbox (one pending row per person and link; leases), the
+     * last value queued per person and link (outlives purges), the store's one drainer; persons found by user id or email for the CSV import */
     "CREATE TABLE progress (person_id INTEGER NOT NULL REFERENCES persons(id),"
     "  course_id TEXT NOT NULL, module_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,"
     "  score REAL, at INTEGER NOT NULL, source TEXT NOT NULL, evidence TEXT,"
@@ -151,6 +151,9 @@ static const char *const migrations[] = {
     "  WHERE state = 'pending';"
     "CREATE INDEX outbox_due ON outbox (state, next_attempt);"
     "CREATE INDEX outbox_link ON outbox (link_pk, person_id, id);"
+    "CREATE TABLE link_returns (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), result_status TEXT NOT NULL,"
+    "  score REAL NOT NULL, queued INTEGER NOT NULL, PRIMARY KEY (person_id, link_pk));"
     "CREATE TABLE outbox_drainer (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  owner TEXT NOT NULL, until INTEGER NOT NULL);"
     "CREATE INDEX persons_user_id ON persons (user_id);"
@@ -218,6 +221,7 @@ enum {
     ST_FANOUT_LINKS,
     ST_OUTBOX_LAST,
     ST_OUTBOX_QUEUE,
+    ST_LINK_RETURN_PUT,
     ST_KEPT_FOR,
     ST_KEPT_DELETE,
     ST_LINK_COURSE,
@@ -449,8 +453,13 @@ static const char *const sql[ST__COUNT] = {
         "SELECT m.link_pk, l.tenant, m.result_sourcedid, m.outcome_url, l.claims"
         " FROM link_members m JOIN resource_links l ON l.id = m.link_pk"
         " WHERE m.person_id = ?1 AND l.course_id = ?2 AND (?3 = 0 OR m.link_pk = ?3)",
-    [ST_OUTBOX_LAST] = "SELECT result_status, score FROM outbox WHERE person_id = ?"
-                       " AND link_pk = ? ORDER BY id DESC LIMIT 1",
+    [ST_OUTBOX_LAST] = "SELECT result_status, score FROM link_returns WHERE person_id = ?"
+                       " AND link_pk = ?",
+    [ST_LINK_RETURN_PUT] =
+        "INSERT INTO link_returns (person_id, link_pk, result_status, score, queued)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (person_id, link_pk) DO UPDATE SET"
+        " result_status = excluded.result_status, score = excluded.score,"
+        " queued = excluded.queued",
     /* Newest result wins: a pending row of the link takes the new value (a new version,
      * so a delivery of the old one in flight does not mark it sent). */
     [ST_OUTBOX_QUEUE] =
@@ -2271,6 +2280,17 @@ static lti_status_t fanout_locked(sq_t *q, apr_pool_t *p, int64_t person, const 
         sqlite3_bind_double(st, 6, res->score);
         sqlite3_bind_int64(st, 7, res->at);
         sqlite3_bind_int64(st, 8, now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+        if ((st = stmt(q, ST_LINK_RETURN_PUT, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        sqlite3_bind_int64(st, 2, l->link_pk);
+        bind_text(st, 3, res->status);
+        sqlite3_bind_double(st, 4, res->score);
+        sqlite3_bind_int64(st, 5, now);
         if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
             return rv;
         }

@@ -416,6 +416,16 @@ static void test_leases(void **state)
     assert_int_equal(lti_store_outbox_purge(s, NOW + 202, &applied, &err), LTI_OK);
     assert_int_equal(applied, 1);
     assert_int_equal(list(p, s, NULL)->nelts, 0);
+    /* What was sent is remembered past the purge: a new launch sends nothing again. */
+    {
+        lti_progress_stats_t st;
+
+        assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk,
+                                                      NOW + 300, newest_fn, NULL, &st, &err),
+                         LTI_OK);
+        assert_int_equal(st.queued, 0);
+        assert_int_equal(list(p, s, NULL)->nelts, 0);
+    }
 }
 
 static void test_retry_never_regresses(void **state)
