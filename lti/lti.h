@@ -15,5 +15,9 @@
 #include "lti_dynreg.h"
 #include "lti_migration.h"
 #include "lti_ags.h"
+#include "lti_csv.h"
+#include "lti_progress.h"
+#include "lti_pox.h"
+#include "lti_outbox.h"
 
 #endif

@@ -284,3 +284,105 @@ lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char 
 {
     return logged("setting_add", s->ops->setting_add(s, name, value, now, err), err);
 }
+
+lti_status_t lti_store_progress_record(lti_store_t *s, apr_pool_t *p,
+                                       const apr_array_header_t *rows, int64_t now,
+                                       lti_result_fn *fn, void *baton,
+                                       lti_progress_stats_t *stats, lti_err_t *err)
+{
+    lti_progress_stats_t st;
+    lti_status_t rv;
+
+    memset(&st, 0, sizeof(st));
+    rv = s->ops->progress_record(s, p, rows, now, fn, baton, &st, err);
+    if (stats) {
+        *stats = st;
+    }
+    if (rv == LTI_OK && (st.results || st.queued)) {
+        lti_log(LTI_LOG_INFO, "progress: %d row(s) applied, %d kept, %d result(s) changed, "
+                "%d grade return(s) queued", st.applied, st.kept, st.results, st.queued);
+    }
+    return logged("progress_record", rv, err);
+}
+
+lti_status_t lti_store_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                          int64_t link_pk, int64_t now, lti_result_fn *fn,
+                                          void *baton, lti_progress_stats_t *stats,
+                                          lti_err_t *err)
+{
+    lti_progress_stats_t st;
+    lti_status_t rv;
+
+    memset(&st, 0, sizeof(st));
+    rv = s->ops->progress_on_launch(s, p, person_id, link_pk, now, fn, baton, &st, err);
+    if (stats) {
+        *stats = st;
+    }
+    return logged("progress_on_launch", rv, err);
+}
+
+lti_status_t lti_store_result_get(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *course_id, lti_result_t *out, lti_err_t *err)
+{
+    return logged("result_get", s->ops->result_get(s, p, person_id, course_id, out, err), err);
+}
+
+lti_status_t lti_store_outbox_claim_drainer(lti_store_t *s, const char *owner, int64_t now,
+                                            int64_t ttl, int *granted, lti_err_t *err)
+{
+    return logged("outbox_claim_drainer",
+                  s->ops->outbox_claim_drainer(s, owner, now, ttl, granted, err), err);
+}
+
+lti_status_t lti_store_outbox_lease(lti_store_t *s, apr_pool_t *p, const char *owner,
+                                    int64_t now, int64_t ttl, int limit,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("outbox_lease", s->ops->outbox_lease(s, p, owner, now, ttl, limit, out, err),
+                  err);
+}
+
+lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *item,
+                                     const char *owner, lti_outbox_end_t end,
+                                     int64_t next_attempt, const char *reason, int64_t now,
+                                     int *applied, lti_err_t *err)
+{
+    int a = 0;
+    lti_status_t rv = s->ops->outbox_finish(s, item, owner, end, next_attempt, reason, now,
+                                            &a, err);
+
+    if (applied) {
+        *applied = a;
+    }
+    return logged("outbox_finish", rv, err);
+}
+
+lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
+                                   int64_t link_pk, apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("outbox_list", s->ops->outbox_list(s, p, state, link_pk, out, err), err);
+}
+
+lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int *count,
+                                    lti_err_t *err)
+{
+    int c = 0;
+    lti_status_t rv = s->ops->outbox_retry(s, id, now, &c, err);
+
+    if (count) {
+        *count = c;
+    }
+    return logged("outbox_retry", rv, err);
+}
+
+lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
+                                    lti_err_t *err)
+{
+    int c = 0;
+    lti_status_t rv = s->ops->outbox_purge(s, sent_before, &c, err);
+
+    if (count) {
+        *count = c;
+    }
+    return logged("outbox_purge", rv, err);
+}

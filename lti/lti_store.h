@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 6
+#define LTI_STORE_SCHEMA_VERSION 7
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -150,6 +150,62 @@ typedef struct lti_jwks_cache_t {
     int64_t fetched, expires, last_refetch;
 } lti_jwks_cache_t;
 
+
+/* One progress fact about a person in a course (module_id "" = the whole course).  From
+ * the CSV import user names the learner (email or LMS user id) and person_id is 0; the
+ * store resolves it.  Scores are 0..1. */
+typedef struct lti_progress_t {
+    const char *user;
+    int64_t person_id;
+    const char *course_id, *module_id;
+    const char *status;         /* "in_progress", "completed", "passed", "failed" */
+    int has_score;
+    double score;
+    int64_t at;                 /* when it happened (epoch seconds) */
+    const char *source;         /* "csv", "xapi", "badge", "instructor" */
+    const char *evidence;       /* free text (file and line, statement id...), may be NULL */
+    int line;                   /* CSV line, for messages */
+} lti_progress_t;
+
+/* A course result (SPEC.md, Results fan out); status NULL when there is none. */
+typedef struct lti_result_t {
+    const char *status;         /* "in_progress", "completed", "passed", "failed" */
+    double score;               /* 0..1 */
+    int64_t at;
+} lti_result_t;
+
+/* Computes the course result of one person from rows (lti_progress_t of that person and
+ * course_id); lti_progress_result_fn is the catalog's.  Called by the store inside its
+ * transaction: no store calls. */
+typedef lti_status_t lti_result_fn(void *baton, apr_pool_t *p, const char *course_id,
+                                   const apr_array_header_t *rows, lti_result_t *out,
+                                   lti_err_t *err);
+
+/* What lti_store_progress_record did. */
+typedef struct lti_progress_stats_t {
+    int applied, unchanged, kept, results, queued;
+} lti_progress_stats_t;
+
+/* A grade return (outbox row).  kind "lti11" (Basic Outcomes) or "ags". */
+typedef struct lti_outbox_item_t {
+    int64_t id, version, person_id, link_pk;
+    const char *kind, *course_id, *result_status;
+    double score;
+    int64_t result_at;
+    const char *state;          /* "pending", "sent", "failed" */
+    int attempts;
+    int64_t next_attempt, queued, updated, sent_at;
+    const char *reason;         /* last failure, may be NULL */
+    /* for delivery and lists */
+    const char *user_id, *email, *full_name, *link_title, *tenant;
+    const char *sourcedid, *outcome_url;        /* lti11 */
+    const char *consumer_key, *consumer_secret; /* lti11, filled by lti_store_outbox_lease */
+    const char *link_claims;                    /* ags */
+} lti_outbox_item_t;
+
+/* How a delivery attempt ended. */
+typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -217,6 +273,31 @@ typedef struct lti_store_ops_t {
                              int64_t now, int64_t expires, lti_err_t *err);
     lti_status_t (*jwks_refetch_claim)(lti_store_t *s, int64_t platform_id, int64_t now,
                                        int64_t interval, int *allowed, lti_err_t *err);
+    lti_status_t (*progress_record)(lti_store_t *s, apr_pool_t *p,
+                                    const apr_array_header_t *rows, int64_t now,
+                                    lti_result_fn *fn, void *baton,
+                                    lti_progress_stats_t *stats, lti_err_t *err);
+    lti_status_t (*progress_on_launch)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                       int64_t link_pk, int64_t now, lti_result_fn *fn,
+                                       void *baton, lti_progress_stats_t *stats,
+                                       lti_err_t *err);
+    lti_status_t (*result_get)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                               const char *course_id, lti_result_t *out, lti_err_t *err);
+    lti_status_t (*outbox_claim_drainer)(lti_store_t *s, const char *owner, int64_t now,
+                                         int64_t ttl, int *granted, lti_err_t *err);
+    lti_status_t (*outbox_lease)(lti_store_t *s, apr_pool_t *p, const char *owner,
+                                 int64_t now, int64_t ttl, int limit,
+                                 apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*outbox_finish)(lti_store_t *s, const lti_outbox_item_t *item,
+                                  const char *owner, lti_outbox_end_t end,
+                                  int64_t next_attempt, const char *reason, int64_t now,
+                                  int *applied, lti_err_t *err);
+    lti_status_t (*outbox_list)(lti_store_t *s, apr_pool_t *p, const char *state,
+                                int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*outbox_retry)(lti_store_t *s, int64_t id, int64_t now, int *count,
+                                 lti_err_t *err);
+    lti_status_t (*outbox_purge)(lti_store_t *s, int64_t sent_before, int *count,
+                                 lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -389,6 +470,70 @@ lti_status_t lti_store_setting_get(lti_store_t *s, apr_pool_t *p, const char *na
 /* Sets a named setting once: LTI_ERR_EXISTS if it is already set (keep the first). */
 lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char *value,
                                    int64_t now, lti_err_t *err);
+
+/* Records progress rows in one transaction written with synchronous=FULL: each row goes to
+ * the person it names (person_id, else every person whose LMS user id or email, compared
+ * case-insensitively, is row->user; an alias stands for its person) unless that person has
+ * a newer or equal fact for the same course and module; a row naming nobody yet is kept
+ * (newest wins) for the learner's first launch.  For each person and course that changed,
+ * fn computes the course result; a changed result is stored and queued in the outbox, one
+ * row per resource link of that course where the person has a grade target (SPEC.md,
+ * Results fan out): a pending row of the same link takes the new value (newest wins), a
+ * value equal to the link's last queued one is not queued again.  stats may be NULL. */
+lti_status_t lti_store_progress_record(lti_store_t *s, apr_pool_t *p,
+                                       const apr_array_header_t *rows, int64_t now,
+                                       lti_result_fn *fn, void *baton,
+                                       lti_progress_stats_t *stats, lti_err_t *err);
+
+/* After a launch of person on link: applies the kept rows naming this person (user id or
+ * email of any of its identities) as lti_store_progress_record does, and queues the
+ * person's current result of the link's course to this link if it was not sent there
+ * yet.  Reads only (no write transaction) when there is nothing to do. */
+lti_status_t lti_store_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                          int64_t link_pk, int64_t now, lti_result_fn *fn,
+                                          void *baton, lti_progress_stats_t *stats,
+                                          lti_err_t *err);
+
+/* The stored course result of a person.  LTI_ERR_NOT_FOUND if none. */
+lti_status_t lti_store_result_get(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *course_id, lti_result_t *out, lti_err_t *err);
+
+/* Claims the store's one outbox drainer for owner until now + ttl: *granted is 1 when the
+ * claim is free, expired or already owner's (then renewed).  The owner releases its claim
+ * with a negative ttl. */
+lti_status_t lti_store_outbox_claim_drainer(lti_store_t *s, const char *owner, int64_t now,
+                                            int64_t ttl, int *granted, lti_err_t *err);
+
+/* Leases up to limit pending rows due at now and not leased by anyone (a lease expires at
+ * now + ttl, so a crashed holder's rows come back), oldest due first, with what delivery
+ * needs (lti_outbox_item_t, consumer secret included: never log it). */
+lti_status_t lti_store_outbox_lease(lti_store_t *s, apr_pool_t *p, const char *owner,
+                                    int64_t now, int64_t ttl, int limit,
+                                    apr_array_header_t **out, lti_err_t *err);
+
+/* Ends a delivery attempt of a leased row: sent, retry at next_attempt, or failed (dead
+ * letter) with reason.  When the row's value changed since the lease (version), or the
+ * lease is no longer owner's, only the lease is released and *applied (may be NULL) is 0:
+ * the new value goes out next, an old one never overwrites it. */
+lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *item,
+                                     const char *owner, lti_outbox_end_t end,
+                                     int64_t next_attempt, const char *reason, int64_t now,
+                                     int *applied, lti_err_t *err);
+
+/* Outbox rows (lti_outbox_item_t, no secrets), newest first: state NULL for all or
+ * "pending", "sent", "failed"; link_pk > 0 for the newest row per person of one link. */
+lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
+                                   int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
+
+/* Makes a failed (or pending) row due now with its attempts and age reset; id 0: every
+ * failed row.  *count (may be NULL) says how many; LTI_ERR_NOT_FOUND when id names no
+ * failed or pending row. */
+lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int *count,
+                                    lti_err_t *err);
+
+/* Deletes the rows sent before sent_before; *count (may be NULL) says how many. */
+lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
+                                    lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <apr_thread_proc.h>
@@ -21,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "lti_store.h"
+#include "lti_util.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
@@ -126,6 +128,42 @@ static const char *const migrations[] = {
      * put in (1EdTech LTI Client Side postMessages), and where the LMS relaunches it */
     "ALTER TABLE login_states ADD COLUMN storage_target TEXT;"
     "ALTER TABLE login_states ADD COLUMN relaunch TEXT;",
+
+    /* 6 -> 7: progress facts, facts kept for learners who have not launched yet, course
+     * results, the grade return outbox (one pending row per person and link; leases), the
+     * last value queued per person and link (outlives purges), the store's one drainer; persons found by user id or email for the CSV import */
+    "CREATE TABLE progress (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  course_id TEXT NOT NULL, module_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,"
+    "  score REAL, at INTEGER NOT NULL, source TEXT NOT NULL, evidence TEXT,"
+    "  updated INTEGER NOT NULL, PRIMARY KEY (person_id, course_id, module_id));"
+    "CREATE TABLE progress_kept (user_key TEXT NOT NULL, course_id TEXT NOT NULL,"
+    "  module_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, score REAL,"
+    "  at INTEGER NOT NULL, source TEXT NOT NULL, evidence TEXT, created INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_key, course_id, module_id));"
+    "CREATE INDEX progress_kept_lower ON progress_kept (lower(user_key));"
+    "CREATE TABLE course_results (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  course_id TEXT NOT NULL, status TEXT NOT NULL, score REAL NOT NULL,"
+    "  at INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (person_id, course_id));"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('lti11', 'ags')), course_id TEXT NOT NULL,"
+    "  result_status TEXT NOT NULL, score REAL NOT NULL, result_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),"
+    "  version INTEGER NOT NULL DEFAULT 1, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER, reason TEXT,"
+    "  queued INTEGER NOT NULL, updated INTEGER NOT NULL, sent_at INTEGER);"
+    "CREATE UNIQUE INDEX outbox_one_pending ON outbox (person_id, link_pk)"
+    "  WHERE state = 'pending';"
+    "CREATE INDEX outbox_due ON outbox (state, next_attempt);"
+    "CREATE INDEX outbox_link ON outbox (link_pk, person_id, id);"
+    "CREATE TABLE link_returns (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), result_status TEXT NOT NULL,"
+    "  score REAL NOT NULL, queued INTEGER NOT NULL, PRIMARY KEY (person_id, link_pk));"
+    "CREATE TABLE outbox_drainer (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  owner TEXT NOT NULL, until INTEGER NOT NULL);"
+    "CREATE INDEX persons_user_id ON persons (user_id);"
+    "CREATE INDEX persons_email ON persons (lower(email)) WHERE email IS NOT NULL;"
+    "CREATE INDEX persons_alias ON persons (alias_of) WHERE alias_of IS NOT NULL;",
 };
 
 enum {
@@ -179,6 +217,29 @@ enum {
     ST_JWKS_GET,
     ST_JWKS_PUT,
     ST_JWKS_CLAIM,
+    ST_PERSONS_MATCH,
+    ST_PROGRESS_UPSERT,
+    ST_KEPT_UPSERT,
+    ST_PROGRESS_OF,
+    ST_RESULT_GET,
+    ST_RESULT_PUT,
+    ST_FANOUT_LINKS,
+    ST_OUTBOX_LAST,
+    ST_OUTBOX_QUEUE,
+    ST_LINK_RETURN_PUT,
+    ST_KEPT_FOR,
+    ST_KEPT_DELETE,
+    ST_LINK_COURSE,
+    ST_DRAINER_CLAIM,
+    ST_OUTBOX_LEASE,
+    ST_OUTBOX_LEASED,
+    ST_OUTBOX_SENT,
+    ST_OUTBOX_RETRY_AT,
+    ST_OUTBOX_FAILED,
+    ST_OUTBOX_RELEASE,
+    ST_OUTBOX_LIST,
+    ST_OUTBOX_RETRY,
+    ST_OUTBOX_PURGE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -188,6 +249,13 @@ enum {
     ST_ROLLBACK_TO,
     ST__COUNT
 };
+
+/* The columns of an outbox row as outbox_cols() reads them. */
+#define OUTBOX_COLS                                                                       \
+    "SELECT o.id, o.version, o.person_id, o.link_pk, o.kind, o.course_id, o.result_status," \
+    " o.score, o.result_at, o.state, o.attempts, o.next_attempt, o.queued, o.updated,"     \
+    " o.sent_at, o.reason, p.user_id, p.email, p.full_name, l.title, l.tenant,"            \
+    " m.result_sourcedid, m.outcome_url, l.claims"
 
 static const char *const sql[ST__COUNT] = {
     [ST_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -363,6 +431,111 @@ static const char *const sql[ST__COUNT] = {
                       " ON CONFLICT (platform_id) DO UPDATE SET"
                       " last_refetch = excluded.last_refetch"
                       " WHERE platform_jwks.last_refetch <= excluded.last_refetch - ?3",
+    [ST_PERSONS_MATCH] = "SELECT DISTINCT COALESCE(alias_of, id) FROM persons"
+                         " WHERE user_id = ?1 OR (email IS NOT NULL AND lower(email) = lower(?1))",
+    /* A fact replaces the stored one only when it is newer. */
+    [ST_PROGRESS_UPSERT] =
+        "INSERT INTO progress (person_id, course_id, module_id, status, score, at, source,"
+        " evidence, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (person_id, course_id, module_id) DO UPDATE SET status = excluded.status,"
+        " score = excluded.score, at = excluded.at, source = excluded.source,"
+        " evidence = excluded.evidence, updated = excluded.updated"
+        " WHERE excluded.at > progress.at",
+    [ST_KEPT_UPSERT] =
+        "INSERT INTO progress_kept (user_key, course_id, module_id, status, score, at, source,"
+        " evidence, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (user_key, course_id, module_id) DO UPDATE SET status = excluded.status,"
+        " score = excluded.score, at = excluded.at, source = excluded.source,"
+        " evidence = excluded.evidence WHERE excluded.at > progress_kept.at",
+    [ST_PROGRESS_OF] = "SELECT module_id, status, score, at, source, evidence FROM progress"
+                       " WHERE person_id = ? AND course_id = ?",
+    [ST_RESULT_GET] = "SELECT status, score, at FROM course_results"
+                      " WHERE person_id = ? AND course_id = ?",
+    [ST_RESULT_PUT] =
+        "INSERT INTO course_results (person_id, course_id, status, score, at, updated)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (person_id, course_id) DO UPDATE SET"
+        " status = excluded.status, score = excluded.score, at = excluded.at,"
+        " updated = excluded.updated",
+    [ST_FANOUT_LINKS] =
+        "SELECT m.link_pk, l.tenant, m.result_sourcedid, m.outcome_url, l.claims"
+        " FROM link_members m JOIN resource_links l ON l.id = m.link_pk"
+        " WHERE m.person_id = ?1 AND l.course_id = ?2 AND (?3 = 0 OR m.link_pk = ?3)",
+    [ST_OUTBOX_LAST] = "SELECT result_status, score FROM link_returns WHERE person_id = ?"
+                       " AND link_pk = ?",
+    [ST_LINK_RETURN_PUT] =
+        "INSERT INTO link_returns (person_id, link_pk, result_status, score, queued)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (person_id, link_pk) DO UPDATE SET"
+        " result_status = excluded.result_status, score = excluded.score,"
+        " queued = excluded.queued",
+    /* Newest result wins: a pending row of the link takes the new value (a new version,
+     * so a delivery of the old one in flight does not mark it sent). */
+    [ST_OUTBOX_QUEUE] =
+        "INSERT INTO outbox (person_id, link_pk, kind, course_id, result_status, score,"
+        " result_at, next_attempt, queued, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?8, ?8) ON CONFLICT (person_id, link_pk) WHERE state = 'pending' DO UPDATE SET"
+        " kind = excluded.kind, course_id = excluded.course_id,"
+        " result_status = excluded.result_status, score = excluded.score,"
+        " result_at = excluded.result_at, version = outbox.version + 1, attempts = 0,"
+        " next_attempt = excluded.next_attempt, reason = NULL, queued = excluded.queued,"
+        " updated = excluded.updated",
+    [ST_KEPT_FOR] =
+        "SELECT user_key, course_id, module_id, status, score, at, source, evidence"
+        " FROM progress_kept WHERE EXISTS (SELECT 1 FROM progress_kept)"
+        " AND (user_key IN (SELECT user_id FROM persons"
+        "  WHERE id = ?1 OR alias_of = ?1)"
+        " OR lower(user_key) IN (SELECT lower(email) FROM persons"
+        "  WHERE (id = ?1 OR alias_of = ?1) AND email IS NOT NULL))",
+    [ST_KEPT_DELETE] = "DELETE FROM progress_kept WHERE user_key = ? AND course_id = ?"
+                       " AND module_id = ?",
+    [ST_LINK_COURSE] = "SELECT course_id FROM resource_links WHERE id = ?",
+    [ST_DRAINER_CLAIM] =
+        "INSERT INTO outbox_drainer (id, owner, until) VALUES (1, ?1, ?2 + ?3)"
+        " ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until"
+        " WHERE outbox_drainer.owner = excluded.owner OR outbox_drainer.until < ?2",
+    [ST_OUTBOX_LEASE] =
+        "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 + ?3 WHERE id IN (SELECT id"
+        " FROM outbox WHERE state = 'pending' AND next_attempt <= ?2 AND (lease_until IS NULL"
+        " OR lease_until < ?2) ORDER BY next_attempt, id LIMIT ?4)",
+    [ST_OUTBOX_LEASED] =
+        OUTBOX_COLS
+        ", c.consumer_key, c.secret FROM outbox o JOIN persons p ON p.id = o.person_id"
+        " JOIN resource_links l ON l.id = o.link_pk"
+        " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
+        " LEFT JOIN consumers c ON substr(l.tenant, 1, 6) = 'lti11:'"
+        "  AND c.consumer_key = substr(l.tenant, 7)"
+        " WHERE o.lease_owner = ?1 AND o.lease_until = ?2 + ?3 AND o.state = 'pending'"
+        " ORDER BY o.next_attempt, o.id",
+    [ST_OUTBOX_SENT] =
+        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?4,"
+        " updated = ?4, reason = NULL, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = ?1 AND version = ?2 AND lease_owner = ?3 AND state = 'pending'",
+    [ST_OUTBOX_RETRY_AT] =
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?5, reason = ?6,"
+        " updated = ?4, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = ?1 AND version = ?2 AND lease_owner = ?3 AND state = 'pending'",
+    [ST_OUTBOX_FAILED] =
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, reason = ?6,"
+        " updated = ?4, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = ?1 AND version = ?2 AND lease_owner = ?3 AND state = 'pending'",
+    [ST_OUTBOX_RELEASE] = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
+                          " WHERE id = ? AND lease_owner = ?",
+    [ST_OUTBOX_LIST] =
+        OUTBOX_COLS
+        " FROM outbox o JOIN persons p ON p.id = o.person_id"
+        " JOIN resource_links l ON l.id = o.link_pk"
+        " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
+        " WHERE (?1 IS NULL OR o.state = ?1) AND (?2 = 0 OR (o.link_pk = ?2"
+        "  AND o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.link_pk = o.link_pk"
+        "  AND x.person_id = o.person_id))) ORDER BY o.id DESC LIMIT 100000",
+    /* Only the newest row of a person and link is retried: an older value never goes out
+     * after a newer one. */
+    [ST_OUTBOX_RETRY] =
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, queued = ?2,"
+        " updated = ?2, reason = NULL, lease_owner = NULL, lease_until = NULL"
+        " WHERE ((?1 = 0 AND state = 'failed') OR (id = ?1 AND state IN ('failed', 'pending')))"
+        " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.person_id = outbox.person_id"
+        "  AND x.link_pk = outbox.link_pk AND x.id > outbox.id)",
+    [ST_OUTBOX_PURGE] = "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -2040,6 +2213,803 @@ static lti_status_t sq_setting_add(lti_store_t *s, const char *name, const char 
     return rv;
 }
 
+/* ---- progress, course results, outbox ---- */
+
+/* Grade-writing transactions commit with synchronous=FULL (SPEC.md: grades are never
+ * lost); the connection goes back to NORMAL afterwards. */
+static lti_status_t begin_full(sq_t *q, lti_err_t *err)
+{
+    if (sqlite3_exec(q->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+        return db_err(q, err, "synchronous");
+    }
+    return begin(q, err);
+}
+
+static lti_status_t commit_full(sq_t *q, lti_status_t rv, lti_err_t *err)
+{
+    if (rv == LTI_OK) {
+        rv = commit(q, err);
+    }
+    else {
+        rollback(q);
+    }
+    sqlite3_exec(q->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    return rv;
+}
+
+static void bind_score(sqlite3_stmt *st, int i, const lti_progress_t *r)
+{
+    if (r->has_score) {
+        sqlite3_bind_double(st, i, r->score);
+    }
+    else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+/* Binds ?1..?9 of ST_PROGRESS_UPSERT / ST_KEPT_UPSERT (?1 is bound by the caller). */
+static void bind_fact(sqlite3_stmt *st, const lti_progress_t *r, int64_t now)
+{
+    bind_text(st, 2, r->course_id);
+    bind_text(st, 3, r->module_id ? r->module_id : "");
+    bind_text(st, 4, r->status);
+    bind_score(st, 5, r);
+    sqlite3_bind_int64(st, 6, r->at);
+    bind_text(st, 7, r->source ? r->source : "csv");
+    bind_text(st, 8, r->evidence);
+    sqlite3_bind_int64(st, 9, now);
+}
+
+/* The kind of grade return of a link: "lti11" for an LTI 1.1 link with a grade target,
+ * "ags" for an LTI 1.3 link whose launch carried the AGS claim, NULL for none. */
+static const char *link_kind(const char *tenant, const char *sourcedid, const char *url,
+                             const char *claims)
+{
+    if (tenant != NULL && strncmp(tenant, "lti11:", 6) == 0) {
+        return sourcedid != NULL && url != NULL ? "lti11" : NULL;
+    }
+    if (tenant != NULL && strncmp(tenant, "lti13:", 6) == 0 && claims != NULL
+        && strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL) {
+        return "ags";
+    }
+    return NULL;
+}
+
+typedef struct fan_link_t {
+    int64_t link_pk;
+    const char *kind;
+} fan_link_t;
+
+/* Queues res to the links of course where person has a grade target (only link_pk when it
+ * is not 0), except where the link's last queued value is the same.  Lock held, in a
+ * transaction. */
+static lti_status_t fanout_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
+                                  const lti_result_t *res, int64_t link_pk, int64_t now,
+                                  lti_progress_stats_t *stats, lti_err_t *err)
+{
+    apr_array_header_t *links = apr_array_make(p, 4, sizeof(fan_link_t));
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    if ((st = stmt(q, ST_FANOUT_LINKS, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    sqlite3_bind_int64(st, 3, link_pk);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *kind = link_kind((const char *)sqlite3_column_text(st, 1),
+                                     (const char *)sqlite3_column_text(st, 2),
+                                     (const char *)sqlite3_column_text(st, 3),
+                                     (const char *)sqlite3_column_text(st, 4));
+
+        if (kind != NULL) {
+            fan_link_t *l = apr_array_push(links);
+
+            l->link_pk = sqlite3_column_int64(st, 0);
+            l->kind = kind;
+        }
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        return db_err(q, err, "fan-out links");
+    }
+    for (int i = 0; i < links->nelts; i++) {
+        const fan_link_t *l = &APR_ARRAY_IDX(links, i, fan_link_t);
+        int same = 0;
+
+        if ((st = stmt(q, ST_OUTBOX_LAST, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        sqlite3_bind_int64(st, 2, l->link_pk);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            same = strcmp((const char *)sqlite3_column_text(st, 0), res->status) == 0
+                   && sqlite3_column_double(st, 1) == res->score;
+        }
+        done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return db_err(q, err, "outbox last");
+        }
+        if (same) {
+            continue;
+        }
+        if ((st = stmt(q, ST_OUTBOX_QUEUE, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        sqlite3_bind_int64(st, 2, l->link_pk);
+        bind_text(st, 3, l->kind);
+        bind_text(st, 4, course);
+        bind_text(st, 5, res->status);
+        sqlite3_bind_double(st, 6, res->score);
+        sqlite3_bind_int64(st, 7, res->at);
+        sqlite3_bind_int64(st, 8, now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+        if ((st = stmt(q, ST_LINK_RETURN_PUT, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        sqlite3_bind_int64(st, 2, l->link_pk);
+        bind_text(st, 3, res->status);
+        sqlite3_bind_double(st, 4, res->score);
+        sqlite3_bind_int64(st, 5, now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+        stats->queued++;
+    }
+    return LTI_OK;
+}
+
+/* The stored result of person in course (status NULL when none).  Lock held. */
+static lti_status_t result_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
+                                  lti_result_t *out, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_RESULT_GET, err);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->status = col_text(p, st, 0);
+        out->score = sqlite3_column_double(st, 1);
+        out->at = sqlite3_column_int64(st, 2);
+    }
+    done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "result get");
+}
+
+/* Recomputes the result of person in course with fn; a changed result is stored and fanned
+ * out to every link of the course (to link_pk only, also when unchanged, when link_pk is
+ * not 0).  Lock held, in a transaction. */
+static lti_status_t recompute_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
+                                     int64_t link_pk, int64_t now, lti_result_fn *fn,
+                                     void *baton, lti_progress_stats_t *stats, lti_err_t *err)
+{
+    apr_array_header_t *rows = apr_array_make(p, 8, sizeof(lti_progress_t));
+    lti_result_t res, old;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    lti_err_t ferr;
+    int rc, changed;
+
+    if ((st = stmt(q, ST_PROGRESS_OF, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_progress_t *r = apr_array_push(rows);
+
+        memset(r, 0, sizeof(*r));
+        r->person_id = person;
+        r->course_id = course;
+        r->module_id = col_text(p, st, 0);
+        r->status = col_text(p, st, 1);
+        r->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        r->score = sqlite3_column_double(st, 2);
+        r->at = sqlite3_column_int64(st, 3);
+        r->source = col_text(p, st, 4);
+        r->evidence = col_text(p, st, 5);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        return db_err(q, err, "progress of");
+    }
+    if (fn(baton, p, course, rows, &res, &ferr) != LTI_OK || res.status == NULL) {
+        return LTI_OK;      /* a course no longer in the catalog: the facts stay */
+    }
+    if ((rv = result_locked(q, p, person, course, &old, err)) != LTI_OK) {
+        return rv;
+    }
+    changed = old.status == NULL || strcmp(old.status, res.status) != 0 || old.score != res.score;
+    if (changed) {
+        if ((st = stmt(q, ST_RESULT_PUT, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        bind_text(st, 2, course);
+        bind_text(st, 3, res.status);
+        sqlite3_bind_double(st, 4, res.score);
+        sqlite3_bind_int64(st, 5, res.at);
+        sqlite3_bind_int64(st, 6, now);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+        stats->results++;
+    }
+    if (changed || link_pk != 0) {
+        return fanout_locked(q, p, person, course, &res, changed ? 0 : link_pk, now, stats,
+                             err);
+    }
+    return LTI_OK;
+}
+
+/* Stores r for person; *changed says whether it was newer.  Lock held. */
+static lti_status_t fact_locked(sq_t *q, const lti_progress_t *r, int64_t person, int64_t now,
+                                int *changed, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_PROGRESS_UPSERT, err);
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_fact(st, r, now);
+    return exec_stmt(q, st, changed, err);
+}
+
+/* Marks (person, course) for recomputing. */
+static void mark(apr_pool_t *p, apr_hash_t *dirty, int64_t person, const char *course)
+{
+    const char *key = apr_psprintf(p, "%" APR_INT64_T_FMT " %s", (apr_int64_t)person, course);
+
+    apr_hash_set(dirty, key, APR_HASH_KEY_STRING, key);
+}
+
+static lti_status_t recompute_marked(sq_t *q, apr_pool_t *p, apr_hash_t *dirty, int64_t now,
+                                     lti_result_fn *fn, void *baton,
+                                     lti_progress_stats_t *stats, lti_err_t *err)
+{
+    for (apr_hash_index_t *hi = apr_hash_first(p, dirty); hi; hi = apr_hash_next(hi)) {
+        const char *key = apr_hash_this_key(hi), *sp = strchr(key, ' ');
+        int64_t person = 0;
+        lti_status_t rv;
+
+        lti_parse_int64(apr_pstrndup(p, key, sp - key), &person);
+        rv = recompute_locked(q, p, person, sp + 1, 0, now, fn, baton, stats, err);
+        if (rv != LTI_OK) {
+            return rv;
+        }
+    }
+    return LTI_OK;
+}
+
+static lti_status_t record_locked(sq_t *q, apr_pool_t *p, const apr_array_header_t *rows,
+                                  int64_t now, lti_result_fn *fn, void *baton,
+                                  lti_progress_stats_t *stats, lti_err_t *err)
+{
+    apr_hash_t *dirty = apr_hash_make(p);
+    apr_array_header_t *persons = apr_array_make(p, 2, sizeof(int64_t));
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc, changes;
+
+    for (int i = 0; i < rows->nelts; i++) {
+        const lti_progress_t *r = &APR_ARRAY_IDX(rows, i, lti_progress_t);
+
+        apr_array_clear(persons);
+        if (r->person_id != 0) {
+            APR_ARRAY_PUSH(persons, int64_t) = r->person_id;
+        }
+        else {
+            if ((st = stmt(q, ST_PERSONS_MATCH, err)) == NULL) {
+                return LTI_ERR_STORE;
+            }
+            bind_text(st, 1, r->user);
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                APR_ARRAY_PUSH(persons, int64_t) = sqlite3_column_int64(st, 0);
+            }
+            done(st);
+            if (rc != SQLITE_DONE) {
+                return db_err(q, err, "persons match");
+            }
+        }
+        if (persons->nelts == 0) {
+            /* Nobody yet: kept for the learner's first launch. */
+            if ((st = stmt(q, ST_KEPT_UPSERT, err)) == NULL) {
+                return LTI_ERR_STORE;
+            }
+            bind_text(st, 1, r->user);
+            bind_fact(st, r, now);
+            changes = 0;
+            if ((rv = exec_stmt(q, st, &changes, err)) != LTI_OK) {
+                return rv;
+            }
+            if (changes) {
+                stats->kept++;
+            }
+            else {
+                stats->unchanged++;
+            }
+            continue;
+        }
+        for (int k = 0; k < persons->nelts; k++) {
+            int64_t person = APR_ARRAY_IDX(persons, k, int64_t);
+
+            changes = 0;
+            if ((rv = fact_locked(q, r, person, now, &changes, err)) != LTI_OK) {
+                return rv;
+            }
+            if (changes) {
+                stats->applied++;
+                mark(p, dirty, person, r->course_id);
+            }
+            else {
+                stats->unchanged++;
+            }
+        }
+    }
+    return recompute_marked(q, p, dirty, now, fn, baton, stats, err);
+}
+
+static lti_status_t sq_progress_record(lti_store_t *s, apr_pool_t *p,
+                                       const apr_array_header_t *rows, int64_t now,
+                                       lti_result_fn *fn, void *baton,
+                                       lti_progress_stats_t *stats, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    apr_pool_t *tmp;
+    lti_status_t rv;
+
+    apr_pool_create(&tmp, p);
+    LOCK(q);
+    rv = begin_full(q, err);
+    if (rv == LTI_OK) {
+        rv = commit_full(q, record_locked(q, tmp, rows, now, fn, baton, stats, err), err);
+    }
+    UNLOCK(q);
+    apr_pool_destroy(tmp);
+    if (rv != LTI_OK) {
+        memset(stats, 0, sizeof(*stats));
+    }
+    return rv;
+}
+
+/* The kept facts naming person (lti_progress_t with user set).  Lock held. */
+static lti_status_t kept_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                apr_array_header_t **out, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_KEPT_FOR, err);
+    int rc;
+
+    *out = apr_array_make(p, 4, sizeof(lti_progress_t));
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_progress_t *r = apr_array_push(*out);
+
+        memset(r, 0, sizeof(*r));
+        r->user = col_text(p, st, 0);
+        r->course_id = col_text(p, st, 1);
+        r->module_id = col_text(p, st, 2);
+        r->status = col_text(p, st, 3);
+        r->has_score = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        r->score = sqlite3_column_double(st, 4);
+        r->at = sqlite3_column_int64(st, 5);
+        r->source = col_text(p, st, 6);
+        r->evidence = col_text(p, st, 7);
+        r->person_id = person;
+    }
+    done(st);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "kept progress");
+}
+
+/* The course of a link (NULL when none).  Lock held. */
+static lti_status_t link_course_locked(sq_t *q, apr_pool_t *p, int64_t link_pk,
+                                       const char **course, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_LINK_COURSE, err);
+    int rc;
+
+    *course = NULL;
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, link_pk);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *course = col_text(p, st, 0);
+    }
+    done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "link course");
+}
+
+/* Whether link_pk lacks person's current result of course.  Lock held. */
+static lti_status_t link_behind_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                       const char *course, int64_t link_pk, int *behind,
+                                       lti_err_t *err)
+{
+    lti_result_t res;
+    lti_status_t rv;
+
+    *behind = 0;
+    if ((rv = result_locked(q, p, person, course, &res, err)) != LTI_OK || res.status == NULL) {
+        return rv;
+    }
+    /* A dry run of the fan-out in a savepoint would cost a write lock; compare instead. */
+    {
+        sqlite3_stmt *st = stmt(q, ST_FANOUT_LINKS, err);
+        const char *kind = NULL;
+        int rc;
+
+        if (st == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        bind_text(st, 2, course);
+        sqlite3_bind_int64(st, 3, link_pk);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            kind = link_kind((const char *)sqlite3_column_text(st, 1),
+                             (const char *)sqlite3_column_text(st, 2),
+                             (const char *)sqlite3_column_text(st, 3),
+                             (const char *)sqlite3_column_text(st, 4));
+        }
+        done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return db_err(q, err, "fan-out links");
+        }
+        if (kind == NULL) {
+            return LTI_OK;
+        }
+        if ((st = stmt(q, ST_OUTBOX_LAST, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, person);
+        sqlite3_bind_int64(st, 2, link_pk);
+        rc = sqlite3_step(st);
+        *behind = rc == SQLITE_DONE
+                  || (rc == SQLITE_ROW
+                      && (strcmp((const char *)sqlite3_column_text(st, 0), res.status) != 0
+                          || sqlite3_column_double(st, 1) != res.score));
+        done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return db_err(q, err, "outbox last");
+        }
+    }
+    return LTI_OK;
+}
+
+static lti_status_t on_launch_locked(sq_t *q, apr_pool_t *p, int64_t person, int64_t link_pk,
+                                     const char *course, const apr_array_header_t *kept,
+                                     int64_t now, lti_result_fn *fn, void *baton,
+                                     lti_progress_stats_t *stats, lti_err_t *err)
+{
+    apr_hash_t *dirty = apr_hash_make(p);
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    for (int i = 0; i < kept->nelts; i++) {
+        const lti_progress_t *r = &APR_ARRAY_IDX(kept, i, lti_progress_t);
+        int changes = 0;
+
+        if ((rv = fact_locked(q, r, person, now, &changes, err)) != LTI_OK) {
+            return rv;
+        }
+        if (changes) {
+            stats->applied++;
+            mark(p, dirty, person, r->course_id);
+        }
+        else {
+            stats->unchanged++;
+        }
+        if ((st = stmt(q, ST_KEPT_DELETE, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, r->user);
+        bind_text(st, 2, r->course_id);
+        bind_text(st, 3, r->module_id);
+        if ((rv = exec_stmt(q, st, NULL, err)) != LTI_OK) {
+            return rv;
+        }
+    }
+    if ((rv = recompute_marked(q, p, dirty, now, fn, baton, stats, err)) != LTI_OK) {
+        return rv;
+    }
+    if (course != NULL) {
+        lti_result_t res;
+
+        if ((rv = result_locked(q, p, person, course, &res, err)) != LTI_OK) {
+            return rv;
+        }
+        if (res.status != NULL) {
+            return fanout_locked(q, p, person, course, &res, link_pk, now, stats, err);
+        }
+    }
+    return LTI_OK;
+}
+
+static lti_status_t sq_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                          int64_t link_pk, int64_t now, lti_result_fn *fn,
+                                          void *baton, lti_progress_stats_t *stats,
+                                          lti_err_t *err)
+{
+    sq_t *q = s->impl, *r = rd(s);
+    apr_pool_t *tmp;
+    apr_array_header_t *kept;
+    const char *course = NULL;
+    lti_status_t rv;
+    int behind = 0, begun;
+
+    apr_pool_create(&tmp, p);
+    /* Reads first, in one snapshot on the reader: most launches have nothing to apply and
+     * nothing to send, and need not wait for the writer. */
+    LOCK(r);
+    begun = read_begin(r);
+    rv = kept_locked(r, tmp, person_id, &kept, err);
+    if (rv == LTI_OK) {
+        rv = link_course_locked(r, tmp, link_pk, &course, err);
+    }
+    if (rv == LTI_OK && course != NULL && kept->nelts == 0) {
+        rv = link_behind_locked(r, tmp, person_id, course, link_pk, &behind, err);
+    }
+    read_end(r, begun);
+    UNLOCK(r);
+    LOCK(q);
+    if (rv == LTI_OK && (kept->nelts > 0 || behind)) {
+        rv = begin_full(q, err);
+        if (rv == LTI_OK) {
+            /* Read again inside the transaction: another process may have been first. */
+            rv = kept_locked(q, tmp, person_id, &kept, err);
+            if (rv == LTI_OK) {
+                rv = on_launch_locked(q, tmp, person_id, link_pk, course, kept, now, fn, baton,
+                                      stats, err);
+            }
+            rv = commit_full(q, rv, err);
+        }
+    }
+    UNLOCK(q);
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+static lti_status_t sq_result_get(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *course_id, lti_result_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = result_locked(q, p, person_id, course_id, out, err);
+    UNLOCK(q);
+    if (rv == LTI_OK && out->status == NULL) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "result_none", "no result yet");
+    }
+    return rv;
+}
+
+static lti_status_t sq_outbox_claim_drainer(lti_store_t *s, const char *owner, int64_t now,
+                                            int64_t ttl, int *granted, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DRAINER_CLAIM, err)) != NULL) {
+        bind_text(st, 1, owner);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, ttl);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    *granted = rv == LTI_OK && changes > 0;
+    return rv;
+}
+
+/* Reads the columns of OUTCOLS (and the consumer when with_consumer) into it. */
+static void outbox_cols(apr_pool_t *p, sqlite3_stmt *st, lti_outbox_item_t *it,
+                        int with_consumer)
+{
+    memset(it, 0, sizeof(*it));
+    it->id = sqlite3_column_int64(st, 0);
+    it->version = sqlite3_column_int64(st, 1);
+    it->person_id = sqlite3_column_int64(st, 2);
+    it->link_pk = sqlite3_column_int64(st, 3);
+    it->kind = col_text(p, st, 4);
+    it->course_id = col_text(p, st, 5);
+    it->result_status = col_text(p, st, 6);
+    it->score = sqlite3_column_double(st, 7);
+    it->result_at = sqlite3_column_int64(st, 8);
+    it->state = col_text(p, st, 9);
+    it->attempts = sqlite3_column_int(st, 10);
+    it->next_attempt = sqlite3_column_int64(st, 11);
+    it->queued = sqlite3_column_int64(st, 12);
+    it->updated = sqlite3_column_int64(st, 13);
+    it->sent_at = sqlite3_column_int64(st, 14);
+    it->reason = col_text(p, st, 15);
+    it->user_id = col_text(p, st, 16);
+    it->email = col_text(p, st, 17);
+    it->full_name = col_text(p, st, 18);
+    it->link_title = col_text(p, st, 19);
+    it->tenant = col_text(p, st, 20);
+    it->sourcedid = col_text(p, st, 21);
+    it->outcome_url = col_text(p, st, 22);
+    it->link_claims = col_text(p, st, 23);
+    if (with_consumer) {
+        it->consumer_key = col_text(p, st, 24);
+        it->consumer_secret = col_text(p, st, 25);
+    }
+}
+
+static lti_status_t sq_outbox_lease(lti_store_t *s, apr_pool_t *p, const char *owner,
+                                    int64_t now, int64_t ttl, int limit,
+                                    apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc, changes = 0;
+
+    *out = apr_array_make(p, limit > 0 ? limit : 1, sizeof(lti_outbox_item_t));
+    LOCK(q);
+    rv = begin(q, err);
+    if (rv != LTI_OK) {
+        goto out;
+    }
+    if ((st = stmt(q, ST_OUTBOX_LEASE, err)) == NULL) {
+        rv = LTI_ERR_STORE;
+        rollback(q);
+        goto out;
+    }
+    bind_text(st, 1, owner);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, ttl);
+    sqlite3_bind_int(st, 4, limit);
+    if ((rv = exec_stmt(q, st, &changes, err)) != LTI_OK || changes == 0) {
+        rollback(q);
+        goto out;
+    }
+    if ((st = stmt(q, ST_OUTBOX_LEASED, err)) == NULL) {
+        rv = LTI_ERR_STORE;
+        rollback(q);
+        goto out;
+    }
+    bind_text(st, 1, owner);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, ttl);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        outbox_cols(p, st, apr_array_push(*out), 1);
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        rv = db_err(q, err, "outbox leased");
+        rollback(q);
+        goto out;
+    }
+    rv = commit(q, err);
+out:
+    UNLOCK(q);
+    if (rv != LTI_OK) {
+        apr_array_clear(*out);
+    }
+    return rv;
+}
+
+static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it,
+                                     const char *owner, lti_outbox_end_t end,
+                                     int64_t next_attempt, const char *reason, int64_t now,
+                                     int *applied, lti_err_t *err)
+{
+    static const int ids[] = {ST_OUTBOX_SENT, ST_OUTBOX_RETRY_AT, ST_OUTBOX_FAILED};
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ids[end], err)) != NULL) {
+        sqlite3_bind_int64(st, 1, it->id);
+        sqlite3_bind_int64(st, 2, it->version);
+        bind_text(st, 3, owner);
+        sqlite3_bind_int64(st, 4, now);
+        if (end != LTI_OUTBOX_SENT) {
+            sqlite3_bind_int64(st, 5, next_attempt);
+            bind_text(st, 6, reason);
+        }
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    if (rv == LTI_OK && changes == 0) {
+        /* The value changed since the lease: release it, the new value goes next. */
+        if ((st = stmt(q, ST_OUTBOX_RELEASE, err)) == NULL) {
+            rv = LTI_ERR_STORE;
+        }
+        else {
+            sqlite3_bind_int64(st, 1, it->id);
+            bind_text(st, 2, owner);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+    }
+    UNLOCK(q);
+    *applied = changes > 0;
+    return rv;
+}
+
+static lti_status_t sq_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
+                                   int64_t link_pk, apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 16, sizeof(lti_outbox_item_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_OUTBOX_LIST, err)) != NULL) {
+        bind_text(st, 1, state);
+        sqlite3_bind_int64(st, 2, link_pk);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            outbox_cols(p, st, apr_array_push(*out), 0);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "outbox list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int *count,
+                                    lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_OUTBOX_RETRY, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now);
+        rv = exec_stmt(q, st, count, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && id != 0 && *count == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "outbox_unknown",
+                         "no failed or pending grade return %" APR_INT64_T_FMT " (or a newer "
+                         "one of the same learner and link exists)", (apr_int64_t)id);
+    }
+    return rv;
+}
+
+static lti_status_t sq_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
+                                    lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_OUTBOX_PURGE, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, sent_before);
+        rv = exec_stmt(q, st, count, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -2077,6 +3047,15 @@ static const lti_store_ops_t sqlite_ops = {
     .jwks_refetch_claim = sq_jwks_refetch_claim,
     .setting_get = sq_setting_get,
     .setting_add = sq_setting_add,
+    .progress_record = sq_progress_record,
+    .progress_on_launch = sq_progress_on_launch,
+    .result_get = sq_result_get,
+    .outbox_claim_drainer = sq_outbox_claim_drainer,
+    .outbox_lease = sq_outbox_lease,
+    .outbox_finish = sq_outbox_finish,
+    .outbox_list = sq_outbox_list,
+    .outbox_retry = sq_outbox_retry,
+    .outbox_purge = sq_outbox_purge,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the

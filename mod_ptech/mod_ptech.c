@@ -112,6 +112,7 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
                              server_rec *s)
 {
     apr_hash_t *done = apr_hash_make(ptemp);
+    int nstores = 0;
 
     main_server = s;
     lti_log_set(log_bridge, NULL);
@@ -141,7 +142,8 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
             continue;
         }
         apr_hash_set(done, c->store_dsn, APR_HASH_KEY_STRING, "");
-        if ((rv = setup_store(ptemp, v, c)) != OK) {
+        if ((rv = setup_store(ptemp, v, c)) != OK
+            || (rv = ptech_worker_setup(pconf, v, nstores++)) != OK) {
             return rv;
         }
     }

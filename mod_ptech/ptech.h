@@ -122,6 +122,10 @@ int ptech_handle_jwks(request_rec *r);
 int ptech_handle_register(request_rec *r);
 int ptech_handle_admin(request_rec *r);
 
+/* Starts the grade return worker of s's store (the index-th store): a mod_watchdog
+ * callback.  HTTP_INTERNAL_SERVER_ERROR (logged) without mod_watchdog. */
+int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index);
+
 /* The tool keys: makes the current and next keys when the store has none (start-up, and
  * after a rotation for the next one).  LTI_OK or a library error. */
 lti_status_t ptech_keys_ensure(lti_store_t *store, apr_pool_t *p, const unsigned char key[32],

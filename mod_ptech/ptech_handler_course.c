@@ -1,6 +1,7 @@
 /* ptech_handler_course.c -- GET /ptech/course (the learner or instructor page of the
  * session's resource link) and POST /ptech/course/choose (an instructor maps an unmapped
  * link to a catalog course). */
+#include <apr_hash.h>
 #include <apr_strings.h>
 
 #include "ptech.h"
@@ -62,9 +63,21 @@ static void render_course_card(request_rec *r, const lti_course_t *course, const
     render_modules(r, course, lang);
 }
 
-static int learner_page(request_rec *r, const lti_session_t *s, const lti_catalog_t *cat,
-                        const char *lang)
+/* "Passed · 85 / 100" for a course result. */
+static const char *result_text(request_rec *r, const char *lang, const char *status,
+                               double score)
 {
+    return apr_psprintf(r->pool, "%s · %s %.4g / 100",
+                        ptech_msg(lang, apr_pstrcat(r->pool, "result_", status, NULL)),
+                        ptech_msg(lang, "score"), score * 100.0);
+}
+
+static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                        const lti_catalog_t *cat, const char *lang)
+{
+    lti_result_t res;
+    lti_err_t err;
+
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
 
     if (s->course_id == NULL) {
@@ -82,8 +95,16 @@ static int learner_page(request_rec *r, const lti_session_t *s, const lti_catalo
     ptech_page_begin(r, lang, lti_i18n_get(&course->title, lang), s->lms_origin);
     render_course_card(r, course, lang);
     ap_rvputs(r, "<section class=\"card\" aria-labelledby=\"progress\"><h2 id=\"progress\">",
-              ptech_esc(r->pool, ptech_msg(lang, "progress")), "</h2><p>",
-              ptech_esc(r->pool, ptech_msg(lang, "progress_soon")), "</p></section>\n", NULL);
+              ptech_esc(r->pool, ptech_msg(lang, "progress")), "</h2><p>", NULL);
+    if (lti_store_result_get(store, r->pool, s->person_id, course->id, &res, &err) == LTI_OK) {
+        ap_rvputs(r, "<span class=\"result\">",
+                  ptech_esc(r->pool, result_text(r, lang, res.status, res.score)), "</span>",
+                  NULL);
+    }
+    else {
+        ap_rputs(ptech_esc(r->pool, ptech_msg(lang, "progress_soon")), r);
+    }
+    ap_rputs("</p></section>\n", r);
     return ptech_page_end(r);
 }
 
@@ -121,15 +142,41 @@ static const char *role_key(unsigned roles)
     return "role_learner";
 }
 
+/* The grade return cell of a learner: state, score sent, the reason of a failure. */
+static void render_return(request_rec *r, const char *lang, const lti_outbox_item_t *o)
+{
+    if (o == NULL) {
+        ap_rvputs(r, "<td class=\"return none\">", ptech_esc(r->pool, ptech_msg(lang, "ret_none")),
+                  "</td>", NULL);
+        return;
+    }
+    ap_rvputs(r, "<td class=\"return ", ptech_esc(r->pool, o->state), "\">",
+              ptech_esc(r->pool, ptech_msg(lang, apr_pstrcat(r->pool, "ret_", o->state, NULL))),
+              " · ", ptech_esc(r->pool, result_text(r, lang, o->result_status, o->score)),
+              NULL);
+    if (o->reason != NULL) {
+        ap_rvputs(r, "<br><small class=\"reason\">", ptech_esc(r->pool, o->reason),
+                  "</small>", NULL);
+    }
+    ap_rputs("</td>", r);
+}
+
 static int instructor_page(request_rec *r, lti_store_t *store, const lti_session_t *s,
                            const lti_catalog_t *cat, const char *lang)
 {
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
-    apr_array_header_t *learners;
+    apr_array_header_t *learners, *returns;
+    apr_hash_t *by_person = apr_hash_make(r->pool);
     lti_err_t err;
 
-    if (lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK) {
+    if (lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK
+        || lti_store_outbox_list(store, r->pool, NULL, s->link_pk, &returns, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, lang, 0);
+    }
+    for (int i = 0; i < returns->nelts; i++) {
+        lti_outbox_item_t *o = &APR_ARRAY_IDX(returns, i, lti_outbox_item_t);
+
+        apr_hash_set(by_person, &o->person_id, sizeof(o->person_id), o);
     }
     ptech_page_begin(r, lang, ptech_msg(lang, "instructor"), s->lms_origin);
     ap_rvputs(r, "<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "instructor")), " · ",
@@ -159,8 +206,9 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
               ptech_esc(r->pool, ptech_msg(lang, "role")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "user_id")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "last_launch")), "</th></tr></thead>\n<tbody>\n",
-              NULL);
+              ptech_esc(r->pool, ptech_msg(lang, "last_launch")), "</th><th scope=\"col\">",
+              ptech_esc(r->pool, ptech_msg(lang, "grade_return")), "</th></tr></thead>\n"
+              "<tbody>\n", NULL);
     for (int i = 0; i < learners->nelts; i++) {
         const lti_learner_t *l = &APR_ARRAY_IDX(learners, i, lti_learner_t);
         char when[APR_RFC822_DATE_LEN];
@@ -169,7 +217,9 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
         ap_rvputs(r, "<tr><td>", ptech_esc(r->pool, l->full_name), "</td><td>",
                   ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), "</td><td>",
                   ptech_esc(r->pool, l->email), "</td><td>", ptech_esc(r->pool, l->user_id),
-                  "</td><td>", when, "</td></tr>\n", NULL);
+                  "</td><td>", when, "</td>", NULL);
+        render_return(r, lang, apr_hash_get(by_person, &l->person_id, sizeof(l->person_id)));
+        ap_rputs("</tr>\n", r);
     }
     ap_rputs("</tbody></table></div>\n", r);
     return ptech_page_end(r);
@@ -253,5 +303,5 @@ int ptech_course_page(request_rec *r, lti_store_t *store, const lti_session_t *s
     if (s->roles & LTI_ROLE_STAFF_MASK) {
         return instructor_page(r, store, s, cat, lang);
     }
-    return learner_page(r, s, cat, lang);
+    return learner_page(r, store, s, cat, lang);
 }

@@ -127,6 +127,14 @@ int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *re
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI %s launch of link %"
                   APR_INT64_T_FMT " by person %" APR_INT64_T_FMT, rec->version,
                   (apr_int64_t)ids.link_pk, (apr_int64_t)ids.person_id);
+    /* Progress kept for this learner, and a result this link has not had yet, go out now;
+     * a failure here does not fail the launch (the next launch tries again). */
+    if (lti_store_progress_on_launch(store, r->pool, ids.person_id, ids.link_pk, rec->now,
+                                     lti_progress_result_fn, ptech_cfg(r->server)->catalog,
+                                     NULL, &err) != LTI_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PT00063: progress after a launch: %s",
+                      err.text);
+    }
     ptech_session_set_cookie(r, sid);
     if (page_inline) {
         if (lti_store_session_get(store, r->pool, rec->session_hash, rec->now, &s, &err)

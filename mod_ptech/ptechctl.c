@@ -2,10 +2,12 @@
  * while httpd runs.  Lists print one row a line, tab-separated, no header.  Exit 0 on
  * success, 1 when the command failed, 2 for a usage error; errors are one line on stderr.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -32,7 +34,13 @@ static const char usage[] =
     "  platform list                        issuer, client id, deployments, URLs\n"
     "  platform remove --issuer ISS --client-id ID\n"
     "  keys list                            kid, state (current/next/retired), created\n"
-    "  keys rotate                          next key becomes current (no restart needed)\n";
+    "  keys rotate                          next key becomes current (no restart needed)\n"
+    "  progress import FILE.csv [--dry-run] check and apply progress (user,course,module,\n"
+    "                                       status,score,date); any bad line: nothing applied\n"
+    "  outbox list [--pending|--failed]     grade returns: id, state, kind, user id, email,\n"
+    "                                       course, score, attempts, updated, reason\n"
+    "  outbox retry ID|--all-failed         send a failed grade return again\n"
+    "  outbox purge --sent-before DATE      delete grade returns sent before DATE\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
@@ -442,6 +450,194 @@ static int cmd_keys(ctl_t *c)
     return EXIT_SUCCESS;
 }
 
+/* Reads a whole file (at most max bytes) into p, NUL-terminated. */
+static int read_file(apr_pool_t *p, const char *path, size_t max, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    size_t n;
+
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        int e = errno;
+
+        if (f) {
+            fclose(f);
+        }
+        return fail("cannot read %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        fclose(f);
+        return fail("%s: not a regular file or larger than %lu MB", path,
+                    (unsigned long)(max >> 20));
+    }
+    *buf = apr_palloc(p, (size_t)st.st_size + 1);
+    n = fread(*buf, 1, (size_t)st.st_size, f);
+    if (ferror(f)) {
+        fclose(f);
+        return fail("cannot read %s", path);
+    }
+    fclose(f);
+    (*buf)[n] = '\0';
+    *len = n;
+    return EXIT_SUCCESS;
+}
+
+/* The store's current catalog, parsed. */
+static int store_catalog(ctl_t *c, lti_catalog_t **cat)
+{
+    lti_catalog_rev_t rev;
+    lti_err_t err;
+
+    if (lti_store_catalog_current(c->store, c->pool, 1, &rev, &err) != LTI_OK
+        || lti_catalog_parse(c->pool, rev.xml, strlen(rev.xml), "store", cat, &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    return EXIT_SUCCESS;
+}
+
+static int cmd_progress(ctl_t *c)
+{
+    const char *file = NULL;
+    int dry = 0, rv;
+    char *buf = NULL;
+    size_t len = 0;
+    lti_catalog_t *cat;
+    apr_array_header_t *rows, *problems;
+    lti_progress_stats_t st;
+    lti_err_t err;
+
+    if (c->argc < 1 || strcmp(c->argv[0], "import") != 0) {
+        return usage_error("progress import FILE.csv [--dry-run]");
+    }
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--dry-run") == 0) {
+            dry = 1;
+        }
+        else if (file == NULL && (c->argv[i][0] != '-' || c->argv[i][1] == '\0')) {
+            file = c->argv[i];
+        }
+        else {
+            return usage_error(apr_psprintf(c->pool, "progress import: unexpected '%s'",
+                                            c->argv[i]));
+        }
+    }
+    if (file == NULL) {
+        return usage_error("progress import FILE.csv [--dry-run]");
+    }
+    if ((rv = read_file(c->pool, file, LTI_PROGRESS_CSV_MAX, &buf, &len)) != EXIT_SUCCESS) {
+        return rv;
+    }
+    if ((rv = open_store(c, 1)) != EXIT_SUCCESS || (rv = store_catalog(c, &cat)) != EXIT_SUCCESS) {
+        return rv;
+    }
+    if (lti_progress_parse_csv(c->pool, cat, file, buf, len, &rows, &problems, &err) != LTI_OK) {
+        for (int i = 0; i < problems->nelts; i++) {
+            fprintf(stderr, "%s\n", APR_ARRAY_IDX(problems, i, const char *));
+        }
+        return fail("%s: %s", file, err.text);
+    }
+    if (dry) {
+        printf("%s: %d row(s) valid; dry run, nothing applied\n", file, rows->nelts);
+        return EXIT_SUCCESS;
+    }
+    if (lti_store_progress_record(c->store, c->pool, rows, apr_time_sec(apr_time_now()),
+                                  lti_progress_result_fn, cat, &st, &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    printf("%s: %d row(s): %d applied, %d unchanged, %d kept for learners who have not "
+           "launched yet; %d course result(s) changed, %d grade return(s) queued\n", file,
+           rows->nelts, st.applied, st.unchanged, st.kept, st.results, st.queued);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_outbox(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    int64_t now = apr_time_sec(apr_time_now());
+    lti_err_t err;
+    int rv, count = 0;
+
+    if (sub == NULL) {
+        return usage_error("outbox needs list, retry or purge");
+    }
+    if (strcmp(sub, "list") == 0) {
+        const char *state = NULL;
+        apr_array_header_t *list;
+
+        if (c->argc > 2) {
+            return usage_error("outbox list [--pending|--failed]");
+        }
+        if (c->argc == 2) {
+            if (strcmp(c->argv[1], "--pending") == 0) {
+                state = "pending";
+            }
+            else if (strcmp(c->argv[1], "--failed") == 0) {
+                state = "failed";
+            }
+            else {
+                return usage_error("outbox list [--pending|--failed]");
+            }
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_outbox_list(c->store, c->pool, state, 0, &list, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < list->nelts; i++) {
+            const lti_outbox_item_t *e = &APR_ARRAY_IDX(list, i, lti_outbox_item_t);
+            char *reason = apr_pstrdup(c->pool, e->reason ? e->reason : "-");
+
+            for (char *r = reason; *r; r++) {
+                if (*r == '\t' || *r == '\n' || *r == '\r') {
+                    *r = ' ';
+                }
+            }
+            printf("%" APR_INT64_T_FMT "\t%s\t%s\t%s\t%s\t%s\t%.4f\t%d\t%s\t%s\n",
+                   (apr_int64_t)e->id, e->state, e->kind, e->user_id ? e->user_id : "-",
+                   e->email ? e->email : "-", e->course_id, e->score, e->attempts,
+                   iso_time(c->pool, e->updated), reason);
+        }
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "retry") == 0) {
+        int64_t id = 0;
+
+        if (c->argc != 2 || (strcmp(c->argv[1], "--all-failed") != 0
+                             && (lti_parse_int64(c->argv[1], &id) != 0 || id <= 0))) {
+            return usage_error("outbox retry ID|--all-failed");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_outbox_retry(c->store, id, now, &count, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("%d grade return(s) queued again\n", count);
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "purge") == 0) {
+        int64_t before;
+        const char *why;
+
+        if (c->argc != 3 || strcmp(c->argv[1], "--sent-before") != 0) {
+            return usage_error("outbox purge --sent-before DATE");
+        }
+        if ((why = lti_progress_parse_date(c->argv[2], &before)) != NULL) {
+            return fail("--sent-before '%s': %s", c->argv[2], why);
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_outbox_purge(c->store, before, &count, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("%d sent grade return(s) purged\n", count);
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown outbox command '%s'", sub));
+}
+
 int main(int argc, const char *const *argv)
 {
     ctl_t c;
@@ -485,6 +681,12 @@ int main(int argc, const char *const *argv)
     }
     else if (strcmp(argv[i], "keys") == 0) {
         rv = cmd_keys(&c);
+    }
+    else if (strcmp(argv[i], "progress") == 0) {
+        rv = cmd_progress(&c);
+    }
+    else if (strcmp(argv[i], "outbox") == 0) {
+        rv = cmd_outbox(&c);
     }
     else {
         rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));
