@@ -72,9 +72,11 @@ BAD_LOG = [
 #   OpenSSL's atexit cleanup, which can hit the heap in the middle of the malloc the signal
 #   interrupted: glibc aborts ("corrupted double-linked list", child "exit signal Abort");
 # - an event worker that finishes a response as its child stops cannot put the connection
-#   in keep-alive (AH03093 ... apr_pollset_add failure).
+#   in keep-alive (AH03093 ... apr_pollset_add failure), or in lingering close (AH03092:
+#   the listener has already closed the pollset, hence EBADF).
 SHUTDOWN_RACES = [re.compile(r"exit signal Abort \(6\)"),
-                  re.compile(r"AH03093: process_socket: apr_pollset_add failure")]
+                  re.compile(r"AH03093: process_socket: apr_pollset_add failure"),
+                  re.compile(r"AH03092: process_lingering_close: apr_pollset_add failure")]
 SHUTDOWN_NOISE = []
 
 CAT_NS = {"c": "urn:ptech:catalog:1"}
