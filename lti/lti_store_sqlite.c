@@ -228,6 +228,7 @@ enum {
     ST_OUTBOX_QUEUE,
     ST_LINK_RETURN_PUT,
     ST_KEPT_FOR,
+    ST_KEPT_ANY,
     ST_KEPT_DELETE,
     ST_LINK_COURSE,
     ST_DRAINER_CLAIM,
@@ -485,6 +486,7 @@ static const char *const sql[ST__COUNT] = {
         "  WHERE id = ?1 OR alias_of = ?1)"
         " OR lower(user_key) IN (SELECT lower(email) FROM persons"
         "  WHERE (id = ?1 OR alias_of = ?1) AND email IS NOT NULL))",
+    [ST_KEPT_ANY] = "SELECT 1 FROM progress_kept LIMIT 1",
     [ST_KEPT_DELETE] = "DELETE FROM progress_kept WHERE user_key = ? AND course_id = ?"
                        " AND module_id = ?",
     [ST_LINK_COURSE] = "SELECT course_id FROM resource_links WHERE id = ?",
@@ -2596,6 +2598,23 @@ static lti_status_t kept_locked(sq_t *q, apr_pool_t *p, int64_t person,
     *out = apr_array_make(p, 4, sizeof(lti_progress_t));
     if (st == NULL) {
         return LTI_ERR_STORE;
+    }
+    /* Kept rows are rare (a CSV naming learners before their first launch): when there are
+     * none, one page read answers, not the person lookups the full query plans first. */
+    {
+        sqlite3_stmt *any = stmt(q, ST_KEPT_ANY, err);
+
+        if (any == NULL) {
+            return LTI_ERR_STORE;
+        }
+        rc = sqlite3_step(any);
+        done(any);
+        if (rc == SQLITE_DONE) {
+            return LTI_OK;
+        }
+        if (rc != SQLITE_ROW) {
+            return db_err(q, err, "kept progress");
+        }
     }
     sqlite3_bind_int64(st, 1, person);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
