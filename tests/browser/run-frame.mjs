@@ -25,9 +25,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+let printed = false;
 function out(result, code) {
+  if (printed) return;
+  printed = true;
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = code;
+}
+
+// frame.evaluate has no timeout of its own: it waits for the frame's next document when a
+// navigation is under way, as long as that takes.
+function within(ms, promise, what) {
+  let timer;
+  return Promise.race([promise, new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(what + ': no answer in ' + ms + ' ms')), ms);
+  })]).finally(() => clearTimeout(timer));
 }
 
 async function readJob() {
@@ -69,9 +81,26 @@ async function main() {
                 '--disable-component-update', '--disable-sync', '--disable-extensions',
                 '--host-resolver-rules=' + (job.host_resolver_rules
                                             || 'MAP localhost 127.0.0.1'),
-                '--proxy-server=direct://', '--proxy-bypass-list=*'];
+                '--proxy-server=direct://', '--proxy-bypass-list=*',
+                // One renderer for every site: a frame's form post to another site then
+                // stays a frame the driver follows (with site isolation, playwright-core
+                // 1.61 lost such a frame now and then when the pages came slowly).
+                '--disable-site-isolation-trials',
+                '--disable-features=IsolateOrigins,site-per-process'];
   const result = { ok: false, url: null, html: null, third_party_cookie: null, cookies: [],
-                   console: [], page_errors: [] };
+                   console: [], page_errors: [], requests: [] };
+  // The requests that got no answer (yet): where a frame stands when it hangs.
+  const pending = new Map();
+  const unanswered = () => { result.pending = [...pending.values()]; };
+  // Whatever hangs, an answer: what was seen so far, the browser killed with this process.
+  const watchdog = setTimeout(() => {
+    result.reason = 'run-frame gave up after ' + (Date.now() - t0) + ' ms';
+    result.total_ms = Date.now() - t0;
+    unanswered();
+    fs.rmSync(profile, { recursive: true, force: true });
+    out(result, 1);
+    process.exit(1);
+  }, (job.launch_timeout_ms || 60000) + 2 * timeout + 10000);
   let ctx;
   try {
     ctx = await chromium.launchPersistentContext(profile, {
@@ -87,6 +116,12 @@ async function main() {
       }
     });
     page.on('pageerror', (e) => result.page_errors.push(String(e)));
+    page.on('request', (r) => pending.set(r, r.method() + ' ' + r.url()));
+    page.on('requestfinished', (r) => pending.delete(r));
+    page.on('requestfailed', (r) => {
+      result.requests.push('failed: ' + pending.get(r) + ' ' + (r.failure() || {}).errorText);
+      pending.delete(r);
+    });
     await page.goto(job.url, { timeout, waitUntil: 'load' });
 
     const done = (h) => all.every((s) => h.includes(s))
@@ -94,10 +129,19 @@ async function main() {
     const deadline = Date.now() + timeout;
     let frame = null;
     for (;;) {
-      frame = page.frame({ name: frameName });
+      // The frame of the iframe element as it is now (a frame that went to another site
+      // lives in another process: a new frame for the driver).
+      try {
+        const el = await within(2000, page.$('iframe[name="' + frameName + '"]'), 'iframe');
+        frame = el ? await within(2000, el.contentFrame(), 'its frame') : null;
+      } catch (e) {
+        frame = null;
+        result.last_error = String(e && e.message || e);
+      }
       if (frame) {
         try {
-          const h = await frame.evaluate(() => document.documentElement.outerHTML);
+          const h = await within(2000, frame.evaluate(
+            () => document.documentElement.outerHTML), 'the frame\'s HTML');
           result.url = frame.url();
           result.html = h;
           if (done(h)) {
@@ -106,9 +150,11 @@ async function main() {
           }
         } catch (e) {
           // between two documents of the frame: look again
+          result.last_error = String(e && e.message || e);
         }
       }
       if (Date.now() > deadline) {
+        result.frames = page.frames().map((f) => [f.name(), f.url(), f.isDetached()]);
         result.reason = frame ? 'the frame ' + frameName + ' did not get there in '
                                 + timeout + ' ms'
                               : 'no frame named ' + frameName + ' in ' + timeout + ' ms';
@@ -120,11 +166,11 @@ async function main() {
       // Can the frame's site keep a cookie here?  (Evaluated by the driver: the tool's
       // Content-Security-Policy does not apply.)
       try {
-        result.third_party_cookie = await frame.evaluate(() => {
+        result.third_party_cookie = await within(5000, frame.evaluate(() => {
           const name = 'ptech_probe_' + Math.random().toString(36).slice(2, 10);
           document.cookie = name + '=1; SameSite=None; Secure; Path=/';
           return document.cookie.split('; ').some((c) => c.startsWith(name + '='));
-        });
+        }), 'the cookie probe');
       } catch (e) {
         result.third_party_cookie = null;
       }
@@ -135,11 +181,15 @@ async function main() {
     result.ok = false;
     result.reason = 'browser: ' + (e && e.message ? e.message : String(e));
     result.total_ms = Date.now() - t0;
-    if (ctx) await ctx.close().catch(() => {});
+    unanswered();
+    clearTimeout(watchdog);
+    if (ctx) await within(10000, ctx.close(), 'close').catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });
     return out(result, 2);
   }
-  await ctx.close().catch(() => {});
+  unanswered();
+  clearTimeout(watchdog);
+  await within(10000, ctx.close(), 'close').catch(() => {});
   fs.rmSync(profile, { recursive: true, force: true });
   result.total_ms = Date.now() - t0;
   return out(result, result.ok ? 0 : 1);

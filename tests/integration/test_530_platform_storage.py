@@ -325,8 +325,12 @@ def chromium():
                "timeout_ms": int(timeout * 1000), "block_third_party_cookies": block,
                "executable_path": CHROMIUM}
         t0 = time.monotonic()
-        p = subprocess.run([node, RUN_FRAME], input=json.dumps(job), capture_output=True,
-                           text=True, cwd=BROWSER_DIR, timeout=timeout + 120)
+        try:
+            p = subprocess.run([node, RUN_FRAME], input=json.dumps(job), capture_output=True,
+                               text=True, cwd=BROWSER_DIR, timeout=timeout + 120)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("run-frame.mjs hung (past its own watchdog):\n%s\n%s"
+                                 % (e.stdout, e.stderr)) from None
         try:
             res = json.loads(p.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
@@ -337,9 +341,11 @@ def chromium():
             pytest.fail("the browser could not be driven: %s\n%s"
                         % (res.get("reason"), p.stderr[-3000:]), pytrace=False)
         assert p.returncode == 0 and res["ok"], \
-            "the tool frame did not get there: %s, at %r:\n%s\nconsole: %r" % (
+            "the tool frame did not get there: %s, at %r:\n%s\nconsole: %r\n" \
+            "requests without an answer: %r, failed: %r\nlast error: %s\nframes: %r" % (
                 res.get("reason"), res.get("url"), (res.get("html") or "")[:3000],
-                res.get("console"))
+                res.get("console"), res.get("pending"), res.get("requests"),
+                res.get("last_error"), res.get("frames"))
         return res
 
     return open_lms
