@@ -7,6 +7,7 @@
 #   make bench           benchmarks (tests/bench/REPORT.md)
 #   make install         module, ptechctl and the Apache conf files
 #   make deps            install the missing Debian packages (apt-get as root, else print it)
+#                        and the browser tests' npm packages (npm ci in tests/browser)
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
@@ -25,8 +26,10 @@ endif
 BUILD_PKGS := gcc make pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev \
   libssl-dev libsqlite3-dev libjansson-dev libcjose-dev libcurl4-openssl-dev libcmocka-dev \
   sqlite3 openssl
+# Browser tests: Debian's chromium driven by playwright-core from npm (tests/browser).
 TEST_PKGS := python3 python3-pytest python3-requests python3-oauthlib python3-jwt \
-  python3-cryptography chromium chromium-driver python3-selenium
+  python3-cryptography chromium nodejs npm
+NPM_DIRS := tests/browser
 BENCH_PKGS := wrk util-linux procps
 SUB := $(MAKE) --no-print-directory PTECH_STAGE=1
 
@@ -57,9 +60,11 @@ integration:
 	@$(SUB) build-all
 	@$(SUB) run-integration
 
-# Installs only what is missing; apt-get update only when something is.
+# Installs only what is missing; apt-get update only when something is; npm ci only when
+# node_modules is missing or package.json / package-lock.json changed.
 deps:
 	@PKGS="$(BUILD_PKGS) $(TEST_PKGS) $(EXTRA_PKGS)" tools/deps.sh
+	@tools/deps-npm.sh $(NPM_DIRS)
 deps-bench:
 	@PKGS="$(BENCH_PKGS)" tools/deps.sh
 

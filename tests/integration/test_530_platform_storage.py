@@ -4,19 +4,20 @@ org.imsglobal.lti.* subjects) when the platform offers it, else the 401 page tha
 open the activity in a new window and stores nothing.
 
 The server side is checked with requests; the whole exchange with a real browser: Debian's
-headless Chromium (chromium, chromium-driver, python3-selenium; `make deps` installs them)
-with third-party cookies blocked, on an LMS page served by a loopback platform at
-http://127.0.0.1:P that frames the tool at http://localhost:T (another site, so the tool's
-cookies are third-party cookies there).  A missing browser fails these tests: it is never
-a skip.
+headless Chromium (/usr/bin/chromium) driven by playwright-core from npm
+(tests/browser/run-frame.mjs; `make deps` installs chromium, nodejs and npm, and runs
+`npm ci` in tests/browser) with third-party cookies blocked, on an LMS page served by a
+loopback platform at http://127.0.0.1:P that frames the tool at http://localhost:T (another
+site, so the tool's cookies are third-party cookies there).  A missing browser, node or
+playwright-core fails these tests: it is never a skip.
 """
 import html
 import json
 import os
 import re
 import shutil
-import tempfile
-import threading
+import subprocess
+import time
 import urllib.parse
 import uuid
 
@@ -25,8 +26,9 @@ import requests
 
 import ptechtest as pt
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = "/usr/bin/chromium"       # Debian's; playwright-core downloads no browser
+BROWSER_DIR = os.path.join(pt.REPO, "tests", "browser")
+RUN_FRAME = os.path.join(BROWSER_DIR, "run-frame.mjs")
 FRAME = "ptech_storage"       # the LMS page's storage frame (lti_storage_target)
 
 
@@ -287,37 +289,66 @@ if (s) { s.addEventListener('load', go); } else { go(); }
         return self.base + "/lms/view.php?id=" + pid, spec
 
 
+def _locked_version(name):
+    with open(os.path.join(BROWSER_DIR, "package-lock.json")) as f:
+        return json.load(f)["packages"]["node_modules/" + name]["version"]
+
+
 @pytest.fixture(scope="module")
 def chromium():
-    """Headless Chromium with third-party cookies blocked (one for the module)."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
-    if missing:
-        pytest.fail("browser tests need %s (make deps installs chromium and chromium-driver)"
-                    % ", ".join(missing), pytrace=False)
+    """open_lms(url, all=(), any=(), block=True, timeout=15): opens the LMS page in a new
+    headless Chromium (a new profile, third-party cookies blocked unless block=False) and
+    waits until its frame "tool" shows every string of all and one of any; returns
+    run-frame.mjs's result (url, html, third_party_cookie, cookies, console ...)."""
+    node = shutil.which("node")
+    problems = []
+    if not os.path.exists(CHROMIUM):
+        problems.append(CHROMIUM + " (Debian's chromium)")
+    if not node:
+        problems.append("node (Debian's nodejs)")
+    want = _locked_version("playwright-core")
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("browser tests need python3-selenium (make deps installs it)",
-                    pytrace=False)
-    profile = tempfile.mkdtemp(prefix="ptech-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-extensions", "--user-data-dir=" + profile,
-                # the tool's site: localhost is another site than 127.0.0.1 (the LMS)
-                "--host-resolver-rules=MAP localhost 127.0.0.1",
-                "--proxy-server=direct://", "--proxy-bypass-list=*"):
-        opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"profile.block_third_party_cookies": True,
-                                           "profile.cookie_controls_mode": 1})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(20)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        with open(os.path.join(BROWSER_DIR, "node_modules", "playwright-core",
+                               "package.json")) as f:
+            have = json.load(f)["version"]
+    except OSError:
+        have = None
+    if have != want:
+        problems.append("playwright-core %s in tests/browser/node_modules (there: %s)"
+                        % (want, have or "none"))
+    if problems:
+        pytest.fail("browser tests need %s: make deps installs them"
+                    % ", ".join(problems), pytrace=False)
+
+    def open_lms(url, all=(), any=(), block=True, timeout=15):
+        job = {"url": url, "frame": "tool", "until": {"all": list(all), "any": list(any)},
+               "timeout_ms": int(timeout * 1000), "block_third_party_cookies": block,
+               "executable_path": CHROMIUM}
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([node, RUN_FRAME], input=json.dumps(job), capture_output=True,
+                               text=True, cwd=BROWSER_DIR, timeout=timeout + 120)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("run-frame.mjs hung (past its own watchdog):\n%s\n%s"
+                                 % (e.stdout, e.stderr)) from None
+        try:
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise AssertionError("run-frame.mjs said nothing usable (exit %d):\n%s\n%s"
+                                 % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+        res["wall_s"] = time.monotonic() - t0
+        if p.returncode == 2:
+            pytest.fail("the browser could not be driven: %s\n%s"
+                        % (res.get("reason"), p.stderr[-3000:]), pytrace=False)
+        assert p.returncode == 0 and res["ok"], \
+            "the tool frame did not get there: %s, at %r:\n%s\nconsole: %r\n" \
+            "requests without an answer: %r, failed: %r\nlast error: %s\nframes: %r" % (
+                res.get("reason"), res.get("url"), (res.get("html") or "")[:3000],
+                res.get("console"), res.get("pending"), res.get("requests"),
+                res.get("last_error"), res.get("frames"))
+        return res
+
+    return open_lms
 
 
 @pytest.fixture
@@ -336,30 +367,15 @@ def storage_setup(httpd_factory):
         pf.close()
 
 
-def _frame_text(driver, done, timeout=15):
-    """Waits until the tool frame's document satisfies done(url, html); returns them."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    seen = {}
-
-    def check(d):
-        d.switch_to.default_content()
-        frames = d.find_elements("id", "tool")
-        if not frames:
-            return False
-        d.switch_to.frame(frames[0])
-        try:
-            seen["url"] = d.execute_script("return location.href")
-            seen["html"] = d.execute_script("return document.documentElement.outerHTML")
-        finally:
-            d.switch_to.default_content()
-        return done(seen["url"], seen["html"])
-
-    try:
-        WebDriverWait(driver, timeout, poll_frequency=0.1).until(check)
-    except Exception:
-        raise AssertionError("the tool frame did not get there: %r" % seen) from None
-    return seen["url"], seen["html"]
+def _assert_blocked(res, srv):
+    """The tool's frame was a third party without cookies: the browser says so, holds no
+    cookie of the tool's site, and no page of the tool broke its Content-Security-Policy."""
+    assert res["third_party_cookie"] is False, res
+    host = urllib.parse.urlsplit(srv.public_url).hostname
+    assert not [c for c in res["cookies"] if c["domain"].lstrip(".") == host], res["cookies"]
+    assert not res["page_errors"], res["page_errors"]
+    assert not [m for m in res["console"] if "Content Security Policy" in m["text"]], \
+        res["console"]
 
 
 @pytest.mark.parametrize("mpm", ["event"])
@@ -371,10 +387,10 @@ def test_535_browser_launch_through_storage(chromium, storage_setup, catalog, ta
     srv, pf = storage_setup
     cid = catalog.order[0]
     url, spec = pf.add_page(srv, target, legacy, claims={pt.LTI + "custom": {"course": cid}})
-    chromium.get(url)
     titles = [catalog.title(cid, lang) for lang in ("fr", "ar", "en")]
-    where, text = _frame_text(chromium, lambda u, h: "<h1>" in h and (
-        any(html.escape(t, quote=False) in h for t in titles) or "<code>" in h))
+    res = chromium(url, all=["<h1>"],
+                   any=[html.escape(t, quote=False) for t in titles] + ["<code>"])
+    where, text = res["url"], res["html"]
     assert any(html.escape(t, quote=False) in text for t in titles), text[:3000]
     # Through the storage (the cookie path would have gone on to /ptech/course).
     assert where == srv.public_url + "/ptech/launch", where
@@ -385,6 +401,7 @@ def test_535_browser_launch_through_storage(chromium, storage_setup, catalog, ta
     assert prefix + "put_data" in subjects and prefix + "get_data" in subjects, pf.log
     assert all(e["key"] == "ptech_state_" + spec.state for e in pf.log), pf.log
     assert not pf.auth_errors
+    _assert_blocked(res, srv)
 
 
 @pytest.mark.parametrize("mpm", ["event"])
@@ -394,8 +411,8 @@ def test_536_browser_no_storage_new_window(chromium, storage_setup):
     srv, pf = storage_setup
     url, spec = pf.add_page(srv, None)
     before = srv.counts()
-    chromium.get(url)
-    where, text = _frame_text(chromium, lambda u, h: "<code>" in h)
+    res = chromium(url, all=["<code>"])
+    text = res["html"]
     assert "<code>lti13_state_no_cookie</code>" in text, text[:3000]
     assert re.search(r'<a class="button" id="ptech-new-window" href="%s" target="_blank"'
                      % re.escape(html.escape(pf.issuer + "/mod/lti/launch.php?id=3")), text)
@@ -403,6 +420,7 @@ def test_536_browser_no_storage_new_window(chromium, storage_setup):
     assert after.pop("audit") == before.pop("audit") + 1 and after == before
     assert srv.count("login_states") == 0
     assert not pf.log and not pf.auth_errors
+    _assert_blocked(res, srv)
 
 
 @pytest.mark.parametrize("mpm", ["event"])
@@ -412,8 +430,8 @@ def test_537_browser_storage_without_the_value(chromium, storage_setup):
     srv, pf = storage_setup
     url, spec = pf.add_page(srv, FRAME, forget=True)
     before = srv.counts()
-    chromium.get(url)
-    where, text = _frame_text(chromium, lambda u, h: "<code>" in h)
+    res = chromium(url, all=["<code>"])
+    where, text = res["url"], res["html"]
     assert "<code>lti13_state_no_cookie</code>" in text, text[:3000]
     assert "storage did not give" in text and 'id="ptech-new-window"' in text
     assert where == srv.public_url + "/ptech/launch", where
@@ -422,3 +440,16 @@ def test_537_browser_storage_without_the_value(chromium, storage_setup):
     assert srv.count("login_states") == 0
     got = [(e["subject"], e["ok"]) for e in pf.log]
     assert ("lti.put_data", "1") in got and ("lti.get_data", "0") in got, got
+    _assert_blocked(res, srv)
+
+
+@pytest.mark.parametrize("mpm", ["event"])
+def test_538_browser_probe_sees_allowed_cookies(chromium, storage_setup):
+    """The check that third-party cookies are blocked can fail: with the profile allowing
+    them, the tool's frame keeps a `SameSite=None; Secure` cookie (the tool's own cookies
+    are `SameSite=Lax` over plain http, so the launch still ends on the 401 page)."""
+    srv, pf = storage_setup
+    url, spec = pf.add_page(srv, None)
+    res = chromium(url, all=["<code>"], block=False)
+    assert "<code>lti13_state_no_cookie</code>" in res["html"], res["html"][:3000]
+    assert res["third_party_cookie"] is True, res
