@@ -574,20 +574,9 @@ typedef struct sq_t {
     pthread_mutex_t qmu;        /* the group-commit queue below */
     pending_t *head, *tail;
     int leader;
-    /* A second connection for the hot reads (consumer, platform, state, session, keys): in
-     * WAL they need not wait while the writer commits a batch. */
-    struct sq_t *reader;
 } sq_t;
 
 static lti_status_t group_commit(sq_t *q, pending_t *me, lti_err_t *err);
-
-/* The connection for a plain read: the reader when there is one. */
-static sq_t *rd(lti_store_t *s)
-{
-    sq_t *q = s->impl;
-
-    return q->reader != NULL ? q->reader : q;
-}
 
 static lti_status_t db_err(sq_t *q, lti_err_t *err, const char *what)
 {
@@ -750,10 +739,7 @@ static void sq_close(lti_store_t *s)
 {
     sq_t *q = s->impl;
 
-    if (q != NULL) {
-        conn_close(q->reader);
-        conn_close(q);
-    }
+    conn_close(q);
 }
 
 static apr_status_t sq_cleanup(void *data)
@@ -906,7 +892,7 @@ static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char 
 static lti_status_t sq_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
                                     lti_consumer_t *out, lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -1573,7 +1559,7 @@ static lti_status_t sq_launch_record(lti_store_t *s, const lti_launch_rec_t *rec
 static lti_status_t sq_session_get(lti_store_t *s, apr_pool_t *p, const char *session_hash,
                                    int64_t now, lti_session_t *out, lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -1815,7 +1801,7 @@ static lti_status_t sq_platform_get(lti_store_t *s, apr_pool_t *p, const char *i
                                     const char *client_id, lti_platform_t *out,
                                     lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc, begun;
@@ -1977,7 +1963,7 @@ out:
 static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
                                       lti_platform_t *out, lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc, begun;
@@ -2044,7 +2030,7 @@ static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lt
 static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const char *state,
                                int64_t now, lti_login_state_t *out, lti_err_t *err)
 {
-    sq_t *q = which == ST_STATE_GET ? rd(s) : s->impl;
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc;
@@ -2103,7 +2089,7 @@ static lti_status_t sq_state_get(lti_store_t *s, apr_pool_t *p, const char *stat
 static lti_status_t sq_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
                                 lti_jwks_cache_t *out, lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -2168,7 +2154,7 @@ static lti_status_t sq_jwks_refetch_claim(lti_store_t *s, int64_t platform_id, i
 static lti_status_t sq_setting_get(lti_store_t *s, apr_pool_t *p, const char *name,
                                    const char **value, lti_err_t *err)
 {
-    sq_t *q = rd(s);
+    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int rc;
@@ -2766,7 +2752,7 @@ static lti_status_t sq_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t
                                           void *baton, lti_progress_stats_t *stats,
                                           lti_err_t *err)
 {
-    sq_t *q = s->impl, *r = rd(s);
+    sq_t *q = s->impl;
     apr_pool_t *tmp;
     apr_array_header_t *kept;
     const char *course = NULL;
@@ -2774,20 +2760,18 @@ static lti_status_t sq_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t
     int behind = 0, begun;
 
     apr_pool_create(&tmp, p);
-    /* Reads first, in one snapshot on the reader: most launches have nothing to apply and
-     * nothing to send, and need not wait for the writer. */
-    LOCK(r);
-    begun = read_begin(r);
-    rv = kept_locked(r, tmp, person_id, &kept, err);
+    LOCK(q);
+    /* Reads first, in one snapshot: most launches have nothing to apply and nothing to
+     * send. */
+    begun = read_begin(q);
+    rv = kept_locked(q, tmp, person_id, &kept, err);
     if (rv == LTI_OK) {
-        rv = link_course_locked(r, tmp, link_pk, &course, err);
+        rv = link_course_locked(q, tmp, link_pk, &course, err);
     }
     if (rv == LTI_OK && course != NULL && kept->nelts == 0) {
-        rv = link_behind_locked(r, tmp, person_id, course, link_pk, &behind, err);
+        rv = link_behind_locked(q, tmp, person_id, course, link_pk, &behind, err);
     }
-    read_end(r, begun);
-    UNLOCK(r);
-    LOCK(q);
+    read_end(q, begun);
     if (rv == LTI_OK && (kept->nelts > 0 || behind)) {
         rv = begin_full(q, err);
         if (rv == LTI_OK) {
@@ -3153,12 +3137,6 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
     pthread_mutex_init(&q->qmu, NULL);
     apr_pool_cleanup_register(p, s, sq_cleanup, apr_pool_cleanup_null);
     if (conn_open(p, path, q, SQLITE_OPEN_CREATE, err) != LTI_OK) {
-        apr_pool_cleanup_run(p, s, sq_cleanup);
-        return LTI_ERR_STORE;
-    }
-    q->reader = apr_pcalloc(p, sizeof(*q->reader));
-    q->reader->path = q->path;
-    if (conn_open(p, path, q->reader, 0, err) != LTI_OK) {
         apr_pool_cleanup_run(p, s, sq_cleanup);
         return LTI_ERR_STORE;
     }
