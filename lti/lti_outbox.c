@@ -1,6 +1,7 @@
 /* lti_outbox.c -- grade return delivery over libcurl multi (see lti_outbox.h). */
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <curl/curl.h>
@@ -193,6 +194,19 @@ static double ags_points(double score)
     return (double)(int64_t)(v + 0.5) / 10000.0;
 }
 
+/* Remembers for the rest of the round that the platform of tenant failed a blocking step
+ * (a retry: no answer, 5xx, a token refused). */
+static void ags_mark_down(const lti_outbox_cfg_t *cfg, const char *tenant,
+                          lti_outbox_end_t end, const char *reason)
+{
+    if (cfg->ags_down != NULL && end == LTI_OUTBOX_RETRY && tenant != NULL) {
+        apr_pool_t *hp = apr_hash_pool_get(cfg->ags_down);
+
+        apr_hash_set(cfg->ags_down, apr_pstrdup(hp, tenant), APR_HASH_KEY_STRING,
+                     apr_pstrdup(hp, reason));
+    }
+}
+
 static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
                                      const lti_outbox_cfg_t *cfg, int64_t now,
                                      lti_outbox_req_t *req, lti_outbox_end_t *end,
@@ -215,6 +229,13 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     if (cfg->secret_key == NULL || cfg->store == NULL || cfg->ags_cache == NULL) {
         *reason = "AGS delivery needs the tool key (PTechSecretKeyFile)";
         return LTI_OUTBOX_DEFER;
+    }
+    if (cfg->ags_down != NULL
+        && (text = apr_hash_get(cfg->ags_down, it->tenant, APR_HASH_KEY_STRING)) != NULL) {
+        /* Each blocking step waits up to the HTTP timeout: one platform down must not hold
+         * the round (and its leases) for all of its rows. */
+        *reason = text;
+        return LTI_OUTBOX_DECIDED;
     }
     *end = LTI_OUTBOX_FAILED;
     if ((text = ags_claim_text(p, it->link_claims)) == NULL
@@ -265,6 +286,7 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     if (rv != LTI_OK) {
         *end = res.outcome == LTI_AGS_FINAL ? LTI_OUTBOX_FAILED : LTI_OUTBOX_RETRY;
         *reason = apr_psprintf(p, "line item: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
         return LTI_OUTBOX_DECIDED;
     }
     if (lti_ags_scores_url(p, lineitem, &scores_url, &err) != LTI_OK
@@ -276,6 +298,7 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
         /* The platform's registration may be fixed later. */
         *end = LTI_OUTBOX_RETRY;
         *reason = apr_psprintf(p, "access token: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
         return LTI_OUTBOX_DECIDED;
     }
     memset(&sc, 0, sizeof(sc));
@@ -612,6 +635,7 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
 
     memset(st, 0, sizeof(*st));
     o->cfg.store = store;
+    o->cfg.ags_down = apr_hash_make(scratch);
     rv = lti_store_outbox_claim_drainer(store, o->cfg.owner, now, o->cfg.lease_ttl, &granted,
                                         err);
     if (rv != LTI_OK || !granted) {

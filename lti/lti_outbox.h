@@ -38,6 +38,9 @@ typedef struct lti_outbox_cfg_t {
     /* Set by the engine for its kinds (callers leave them NULL): */
     lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set */
     lti_store_t *store;           /* the store being drained */
+    /* platforms (tenant -> reason) whose token or line item step failed this round: their
+     * other rows are retried later without waiting on them again */
+    struct apr_hash_t *ags_down;
 } lti_outbox_cfg_t;
 
 typedef struct lti_outbox_stats_t {

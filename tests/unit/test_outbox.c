@@ -548,7 +548,7 @@ static const unsigned char test_secret[32] = "0123456789abcdef0123456789abcdef";
 typedef struct ags_lms_t {
     srv_t *srv;
     int tokens, finds, creates, scores, fail401;
-    long score_status;
+    long score_status, token_status;
     char token_body[SRV_REQ_MAX], score_body[SRV_REQ_MAX], create_body[SRV_REQ_MAX];
 } ags_lms_t;
 
@@ -569,6 +569,9 @@ static const char *answer_ags(void *baton, const char *path)
     if (strcmp(path, "/token") == 0) {
         l->tokens++;
         snprintf(l->token_body, sizeof(l->token_body), "%s", body);
+        if (l->token_status) {
+            return http_answer(lms_pool, l->token_status, "application/json", "{}");
+        }
         return http_answer(lms_pool, 200, "application/json",
                            apr_psprintf(lms_pool, "{\"access_token\":\"tok%d\",\"token_type\":"
                                         "\"Bearer\",\"expires_in\":3600}", l->tokens));
@@ -605,6 +608,9 @@ static const char *answer_ags(void *baton, const char *path)
     "\"https://purl.imsglobal.org/spec/lti-ags/scope/score\","                            \
     "\"https://purl.imsglobal.org/spec/lti-ags/scope/lineitem\"]}}"
 
+static int64_t ags_launch(apr_pool_t *p, lti_store_t *s, int port, int container,
+                          const char *user);
+
 /* A store with the stub platform, the tool key, and sub-1 launched on link rl-1 with an AGS
  * claim (its lineitem, or only the container); returns the person id. */
 static int64_t ags_setup(apr_pool_t *p, lti_store_t *s, int port, int container)
@@ -612,8 +618,6 @@ static int64_t ags_setup(apr_pool_t *p, lti_store_t *s, int port, int container)
     lti_platform_t pf;
     lti_keypair_t kp;
     lti_toolkey_t k;
-    lti_launch_rec_t r;
-    lti_launch_ids_t ids;
     lti_err_t err;
     const char *base = apr_psprintf(p, "http://127.0.0.1:%d", port);
 
@@ -635,13 +639,23 @@ static int64_t ags_setup(apr_pool_t *p, lti_store_t *s, int port, int container)
                                 strlen(kp.private_pem), &err);
     assert_non_null(k.private_sealed);
     assert_int_equal(lti_store_key_add(s, &k, NOW, &err), LTI_OK);
+    return ags_launch(p, s, port, container, "sub-1");
+}
+
+/* user launches link rl-1 of the stub platform; returns the person id. */
+static int64_t ags_launch(apr_pool_t *p, lti_store_t *s, int port, int container,
+                          const char *user)
+{
+    lti_launch_rec_t r;
+    lti_launch_ids_t ids;
+    lti_err_t err;
 
     memset(&r, 0, sizeof(r));
     r.tenant = r.nonce_scope = "lti13:https://moodle.example#client";
     r.nonce = lti_random_hex(p, 8);
     r.nonce_expires = NOW + 600;
     r.version = "1.3";
-    r.user_id = "sub-1";
+    r.user_id = user;
     r.link_id = "rl-1";
     r.link_title = "Course One";
     r.course_id = "c1";
@@ -832,6 +846,39 @@ static void test_drain_ags_answers(void **state)
     srv_stop(&srv);
 }
 
+/* A token endpoint that fails: asked once per round for the platform's rows, all retried. */
+static void test_drain_ags_platform_down(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    apr_array_header_t *l;
+    ags_lms_t lms;
+    srv_t srv;
+    int64_t a, b;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.srv = &srv;
+    lms.score_status = 200;
+    lms.token_status = 503;
+    srv_start(&srv, answer_ags, &lms);
+    a = ags_setup(p, s, srv.port, 0);
+    b = ags_launch(p, s, srv.port, 0, "sub-2");
+    record(p, s, "sub-1", a, "passed", 0.5, NOW - 10);
+    record(p, s, "sub-2", b, "passed", 0.6, NOW - 10);
+    drain_with(p, ags_outbox(p, test_secret), s, NOW, &st);
+    assert_int_equal(st.leased, 2);
+    assert_int_equal(st.retried, 2);
+    assert_int_equal(lms.tokens, 1);
+    assert_int_equal(lms.scores, 0);
+    l = list(p, s, "pending");
+    assert_int_equal(l->nelts, 2);
+    assert_non_null(strstr(ITEM(l, 0)->reason, "access token: "));
+    assert_string_equal(ITEM(l, 0)->reason, ITEM(l, 1)->reason);
+    srv_stop(&srv);
+}
+
 static void test_drain_ags_lineitem_created(void **state)
 {
     apr_pool_t *p = *state;
@@ -877,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_drain_ags),
         cmocka_unit_test(test_drain_ags_answers),
         cmocka_unit_test(test_drain_ags_lineitem_created),
+        cmocka_unit_test(test_drain_ags_platform_down),
     };
 
     return cmocka_run_group_tests_name("outbox", tests, group_setup, group_teardown);
