@@ -478,12 +478,8 @@ lti_status_t lti_outbox_create(apr_pool_t *p, const lti_outbox_cfg_t *cfg, lti_o
         o->cfg.batch = 64;
     }
     o->cfg.store = NULL;
-    o->cfg.ags_cache = NULL;
-    if (lti_ags_cache_create(0, &o->cfg.ags_cache, err) != LTI_OK) {
-        return err ? err->status : LTI_ERR_INTERNAL;
-    }
+    o->cfg.ags_cache = NULL;    /* made by the first round that leases an AGS row */
     if ((o->multi = curl_multi_init()) == NULL) {
-        lti_ags_cache_destroy(o->cfg.ags_cache);
         return lti_err_set(err, LTI_ERR_INTERNAL, "outbox_curl", "curl_multi_init failed");
     }
     apr_pool_cleanup_register(p, o, multi_cleanup, apr_pool_cleanup_null);
@@ -647,6 +643,14 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
         return rv;
     }
     st->leased = items->nelts;
+    for (int i = 0; o->cfg.ags_cache == NULL && i < items->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(items, i, lti_outbox_item_t).kind;
+
+        if (k != NULL && strcmp(k, "ags") == 0
+            && lti_ags_cache_create(0, &o->cfg.ags_cache, NULL) != LTI_OK) {
+            break;      /* AGS rows wait (deferred) */
+        }
+    }
     for (int i = 0; i < items->nelts; i++) {
         lti_outbox_item_t *it = &APR_ARRAY_IDX(items, i, lti_outbox_item_t);
         const lti_outbox_kind_t *kind = lti_outbox_kind(it->kind);

@@ -36,7 +36,8 @@ typedef struct lti_outbox_cfg_t {
      * NULL: AGS rows wait (deferred). */
     const unsigned char *secret_key;
     /* Set by the engine for its kinds (callers leave them NULL): */
-    lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set */
+    lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set (made at the
+                                   * first AGS row, freed with the drainer) */
     lti_store_t *store;           /* the store being drained */
     /* platforms (tenant -> reason) whose token or line item step failed this round: their
      * other rows are retried later without waiting on them again */
