@@ -222,6 +222,7 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     lti_platform_t pf;
     lti_status_t rv;
     lti_ags_target_t tg;
+    const lti_course_t *course;
     const char *text, *scopes, *lineitem, *scores_url, *token;
     int64_t sent_ms = 0;
 
@@ -276,7 +277,9 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     }
     /* The line item: the claim's, else found or created for the link. */
     memset(&li, 0, sizeof(li));
-    li.label = it->link_title && *it->link_title ? it->link_title : it->course_id;
+    course = cfg->catalog ? lti_catalog_course(cfg->catalog, it->course_id) : NULL;
+    li.label = course ? lti_i18n_get(&course->title, NULL)
+               : it->link_title && *it->link_title ? it->link_title : it->course_id;
     li.resource_id = it->course_id;
     li.tag = "ptech";
     li.resource_link_id = tg.link_id;

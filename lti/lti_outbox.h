@@ -17,6 +17,7 @@
 #include <apr_pools.h>
 
 #include "lti_ags.h"
+#include "lti_catalog.h"
 #include "lti_err.h"
 #include "lti_http.h"
 #include "lti_store.h"
@@ -35,6 +36,8 @@ typedef struct lti_outbox_cfg_t {
     /* AGS: the PTechSecretKeyFile key (32 bytes) that opens the tool's sealed signing key;
      * NULL: AGS rows wait (deferred). */
     const unsigned char *secret_key;
+    /* The course titles of the line items AGS creates (French); NULL: the link's title. */
+    const lti_catalog_t *catalog;
     /* Set by the engine for its kinds (callers leave them NULL): */
     lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set (made at the
                                    * first AGS row, freed with the drainer) */

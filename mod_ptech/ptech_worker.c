@@ -62,6 +62,9 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
             w->cfg.owner = apr_psprintf(w->pool, "%s:%ld:%s", host, (long)getpid(),
                                         lti_random_hex(w->pool, 4));
         }
+        /* The catalog is the server's, set before the watchdog threads start (mod_ptech's
+         * child_init runs before mod_watchdog's). */
+        w->cfg.catalog = ptech_cfg(w->s)->catalog;
         worker_open(w);
         break;
     case AP_WATCHDOG_STATE_RUNNING:

@@ -35,7 +35,9 @@ class AgsPlatform(pt.Platform):
         self.lock2 = threading.Lock()
         self.tokens, self.bad, self.scores, self.score_auth = [], [], [], []
         self.score_script = []
+        self.created = []
         self.routes[self.TOKEN] = self._token
+        self.routes[LINEITEMS] = self._lineitems
         self.routes[SCORES] = self._scores
 
     def _token(self, query, handler):
@@ -67,6 +69,18 @@ class AgsPlatform(pt.Platform):
         return 200, {"Content-Type": "text/html; charset=utf-8"}, json.dumps(
             {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
              "scope": form["scope"]})
+
+    def _lineitems(self, query, handler):
+        """GET: none found; POST: the line item is created (as lineitems/3)."""
+        if handler.command == "GET":
+            return 200, {"Content-Type": "application/vnd.ims.lis.v2.lineitemcontainer+json"}, "[]"
+        body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
+        item = json.loads(body)
+        with self.lock2:
+            self.created.append((handler.headers.get("Authorization", ""), item))
+        item["id"] = self.base + LINEITEM + "?type_id=2"
+        return 201, {"Content-Type": "application/vnd.ims.lis.v2.lineitem+json"}, \
+            json.dumps(item)
 
     def _scores(self, query, handler):
         body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
@@ -162,3 +176,23 @@ def test_610_ags_401_once_new_token(ags):
     assert g.pf.score_auth[1] == "Bearer " + g.pf.tokens[1]
     assert len(g.pf.scores) == 1 and g.pf.scores[0][2]["scoreGiven"] == 70
     assert [row[1] for row in outbox(g)] == ["sent"]
+
+
+def test_610_ags_lineitem_created(ags, catalog):
+    """A launch without its own line item: one is created (the course's title, score out of
+    100, the course id, tag ptech, the resource link), then the score goes to it."""
+    g = ags
+    launch13(g, "s612", lineitem=False)
+    import_csv(g, "user,course,module,status,score,date\n"
+                  "s612,%s,,in_progress,40,2026-03-14\n" % COURSE)
+    wait_for(lambda: len(g.pf.scores) >= 1, what="the score to a created line item")
+    assert g.pf.bad == [], g.pf.bad
+    assert len(g.pf.created) == 1, g.pf.created
+    auth, item = g.pf.created[0]
+    assert auth == "Bearer " + g.pf.tokens[0]
+    assert item["label"] == catalog.title(COURSE, "fr"), item
+    assert item["scoreMaximum"] == 100 and item["resourceId"] == COURSE, item
+    assert item["tag"] == "ptech" and item["resourceLinkId"], item
+    score = g.pf.scores[0][2]
+    assert score["userId"] == "s612" and score["scoreGiven"] == 40, score
+    assert score["activityProgress"] == "InProgress", score
