@@ -902,6 +902,7 @@ static void test_drain_ags_lineitem_created(void **state)
     assert_int_equal(lms.creates, 1);
     assert_non_null(strstr(lms.create_body, "\"scoreMaximum\":100"));
     assert_non_null(strstr(lms.create_body, "\"tag\":\"ptech\""));
+    assert_non_null(strstr(lms.create_body, "\"label\":\"Course One\"")); /* no catalog */
     assert_non_null(strstr(lms.create_body, "\"resourceId\":\"c1\""));
     assert_non_null(strstr(lms.create_body, "\"resourceLinkId\":\"rl-1\""));
     assert_non_null(strstr(lms.score_body, "POST /lis/9/scores HTTP/1.1"));
