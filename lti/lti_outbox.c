@@ -1,10 +1,13 @@
 /* lti_outbox.c -- grade return delivery over libcurl multi (see lti_outbox.h). */
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <curl/curl.h>
+#include <jansson.h>
 
+#include "lti_jose.h"
 #include "lti_outbox.h"
 #include "lti_pox.h"
 #include "lti_util.h"
@@ -71,26 +74,291 @@ static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it,
     return LTI_OUTBOX_SENT;
 }
 
-/* AGS: the client library (lti_ags.c) plugs in here; until then rows wait. */
+/* ---- AGS ----
+ *
+ * Design choice: the access token and the line item are resolved in prepare, synchronously,
+ * with the blocking lti_ags / lti_http functions (each request bounded by the HTTP timeout),
+ * and only the score POST goes through curl multi.  Tokens are cached per platform and
+ * scope set for their lifetime and most launches carry their own lineitem, so the blocking
+ * steps are rare (about one token per platform per hour); a link without one costs a line
+ * item lookup (or creation) per attempt.  A 401 on the score ends the attempt with
+ * AGS_REAUTH, retried at once; the next prepare sees that reason, drops the cached token and
+ * fetches one new token; a second 401 fails the row. */
+
+#define AGS_REAUTH "the LMS refused the access token (HTTP 401): retrying with a new token"
+#define AGS_CLAIM_URL "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+
+/* The AGS claim of a link's stored claims ({"ags": {...}, ...}; a claim stored under its
+ * full name is read too), as JSON text, or NULL. */
+static const char *ags_claim_text(apr_pool_t *p, const char *claims)
+{
+    json_t *root, *v;
+    const char *out = NULL;
+
+    if (claims == NULL || (root = json_loads(claims, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+        return NULL;
+    }
+    v = json_object_get(root, "ags");
+    if (!json_is_object(v)) {
+        v = json_object_get(root, AGS_CLAIM_URL);
+    }
+    if (json_is_object(v)) {
+        char *text = json_dumps(v, JSON_COMPACT);
+
+        if (text != NULL) {
+            out = apr_pstrdup(p, text);
+            free(text);
+        }
+    }
+    json_decref(root);
+    return out;
+}
+
+/* The platform of an "lti13:<issuer>#<client_id>" tenant. */
+static lti_status_t ags_platform(apr_pool_t *p, lti_store_t *store, const char *tenant,
+                                 lti_platform_t *pf, lti_err_t *err)
+{
+    const char *hash = tenant ? strrchr(tenant, '#') : NULL;
+
+    if (tenant == NULL || strncmp(tenant, "lti13:", 6) != 0 || hash == NULL) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "ags_tenant",
+                           "the link does not belong to an LTI 1.3 platform");
+    }
+    return lti_store_platform_get(store, p, apr_pstrmemdup(p, tenant + 6, hash - tenant - 6),
+                                  hash + 1, pf, err);
+}
+
+/* The current tool key, opened with secret_key. */
+static lti_status_t ags_tool_key(apr_pool_t *p, lti_store_t *store,
+                                 const unsigned char *secret_key, const char **kid,
+                                 const char **pem, lti_err_t *err)
+{
+    apr_array_header_t *keys;
+    lti_status_t rv;
+    size_t len;
+
+    if ((rv = lti_store_key_list(store, p, &keys, err)) != LTI_OK) {
+        return rv;
+    }
+    for (int i = 0; i < keys->nelts; i++) {
+        const lti_toolkey_t *k = &APR_ARRAY_IDX(keys, i, lti_toolkey_t);
+
+        if (strcmp(k->state, "current") == 0) {
+            *kid = k->kid;
+            /* The kid is the associated data of the seal (ptech_keys.c). */
+            return lti_unseal(p, secret_key, k->kid, k->private_sealed, pem, &len, err);
+        }
+    }
+    return lti_err_set(err, LTI_ERR_NOT_FOUND, "key_no_current", "the tool has no current key");
+}
+
+/* An access token for pf and scopes: the cached one, else a new one (cached). */
+static lti_status_t ags_token(apr_pool_t *p, lti_ags_cache_t *cache,
+                              const lti_ags_platform_t *pf, const char *scopes, int64_t now,
+                              const lti_http_opts_t *opts, const char **token, lti_err_t *err)
+{
+    lti_http_req_t req;
+    lti_http_resp_t resp;
+    lti_ags_token_t tok;
+    lti_status_t rv;
+
+    if ((*token = lti_ags_cache_get(cache, p, pf->id, scopes, now)) != NULL) {
+        return LTI_OK;
+    }
+    rv = lti_ags_token_request(p, pf->token_url, pf->client_id, pf->kid, pf->private_pem,
+                               scopes, now, &req, err);
+    if (rv == LTI_OK) {
+        rv = lti_http_request(p, &req, opts, &resp, err);
+    }
+    if (rv == LTI_OK) {
+        rv = lti_ags_token_parse(p, resp.status, resp.content_type, resp.body, resp.len, now,
+                                 &tok, err);
+    }
+    if (rv != LTI_OK) {
+        return rv;
+    }
+    lti_ags_cache_put(cache, pf->id, scopes, &tok, now);
+    *token = tok.access_token;
+    return LTI_OK;
+}
+
+/* scoreGiven out of 100 for a score in [0, 1], to 4 decimals (0.85 gives 85, not
+ * 85.00000000000001). */
+static double ags_points(double score)
+{
+    double v = score * 1000000.0;
+
+    if (!(v > 0)) {
+        return 0;
+    }
+    return (double)(int64_t)(v + 0.5) / 10000.0;
+}
+
+/* Remembers for the rest of the round that the platform of tenant failed a blocking step
+ * (a retry: no answer, 5xx, a token refused). */
+static void ags_mark_down(const lti_outbox_cfg_t *cfg, const char *tenant,
+                          lti_outbox_end_t end, const char *reason)
+{
+    if (cfg->ags_down != NULL && end == LTI_OUTBOX_RETRY && tenant != NULL) {
+        apr_pool_t *hp = apr_hash_pool_get(cfg->ags_down);
+
+        apr_hash_set(cfg->ags_down, apr_pstrdup(hp, tenant), APR_HASH_KEY_STRING,
+                     apr_pstrdup(hp, reason));
+    }
+}
+
 static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
                                      const lti_outbox_cfg_t *cfg, int64_t now,
                                      lti_outbox_req_t *req, lti_outbox_end_t *end,
                                      const char **reason)
 {
+    lti_err_t err;
+    lti_ags_claim_t claim;
+    lti_ags_platform_t apf;
+    lti_ags_lineitem_t li;
+    lti_ags_result_t res;
+    lti_ags_score_t sc;
+    lti_http_req_t hreq;
+    lti_platform_t pf;
+    lti_status_t rv;
+    lti_ags_target_t tg;
+    const lti_course_t *course;
+    const char *text, *scopes, *lineitem, *scores_url, *token;
+    int64_t sent_ms = 0;
+
     *end = LTI_OUTBOX_RETRY;
-    *reason = "AGS delivery not available yet";
-    return LTI_OUTBOX_DEFER;
+    if (cfg->secret_key == NULL || cfg->store == NULL || cfg->ags_cache == NULL) {
+        *reason = "AGS delivery needs the tool key (PTechSecretKeyFile)";
+        return LTI_OUTBOX_DEFER;
+    }
+    if (cfg->ags_down != NULL
+        && (text = apr_hash_get(cfg->ags_down, it->tenant, APR_HASH_KEY_STRING)) != NULL) {
+        /* Each blocking step waits up to the HTTP timeout: one platform down must not hold
+         * the round (and its leases) for all of its rows. */
+        *reason = text;
+        return LTI_OUTBOX_DECIDED;
+    }
+    *end = LTI_OUTBOX_FAILED;
+    if ((text = ags_claim_text(p, it->link_claims)) == NULL
+        || lti_ags_claim_parse(p, text, &claim, &err) != LTI_OK) {
+        *reason = "the link's launch carried no readable AGS claim";
+        return LTI_OUTBOX_DECIDED;
+    }
+    rv = ags_platform(p, cfg->store, it->tenant, &pf, &err);
+    if (rv != LTI_OK) {
+        if (rv != LTI_ERR_NOT_FOUND) {
+            *end = LTI_OUTBOX_RETRY;
+        }
+        *reason = rv == LTI_ERR_NOT_FOUND
+                  ? "the LTI 1.3 platform of this link was removed (ptechctl platform add)"
+                  : apr_psprintf(p, "platform: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    rv = lti_store_ags_target(cfg->store, p, it->person_id, it->link_pk, &tg, &err);
+    if (rv != LTI_OK) {
+        *end = rv == LTI_ERR_NOT_FOUND ? LTI_OUTBOX_FAILED : LTI_OUTBOX_RETRY;
+        *reason = apr_psprintf(p, "learner: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    memset(&apf, 0, sizeof(apf));
+    apf.id = it->tenant;
+    apf.token_url = pf.token_url;
+    apf.client_id = pf.client_id;
+    if (ags_tool_key(p, cfg->store, cfg->secret_key, &apf.kid, &apf.private_pem, &err)
+        != LTI_OK) {
+        *end = LTI_OUTBOX_RETRY;
+        *reason = apr_psprintf(p, "tool key: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    apf.scopes = scopes = lti_ags_token_scopes(p, &claim);
+    if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+        /* The last score got a 401: this attempt uses one new token. */
+        lti_ags_cache_drop(cfg->ags_cache, apf.id, scopes, NULL);
+    }
+    /* The line item: the claim's, else found or created for the link. */
+    memset(&li, 0, sizeof(li));
+    course = cfg->catalog ? lti_catalog_course(cfg->catalog, it->course_id) : NULL;
+    li.label = course ? lti_i18n_get(&course->title, NULL)
+               : it->link_title && *it->link_title ? it->link_title : it->course_id;
+    li.resource_id = it->course_id;
+    li.tag = "ptech";
+    li.resource_link_id = tg.link_id;
+    memset(&res, 0, sizeof(res));
+    rv = lti_ags_lineitem_resolve(p, cfg->ags_cache, &apf, &claim, &li, now, &cfg->http,
+                                  &lineitem, &res, &err);
+    if (rv != LTI_OK) {
+        *end = res.outcome == LTI_AGS_FINAL ? LTI_OUTBOX_FAILED : LTI_OUTBOX_RETRY;
+        *reason = apr_psprintf(p, "line item: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
+        return LTI_OUTBOX_DECIDED;
+    }
+    if (lti_ags_scores_url(p, lineitem, &scores_url, &err) != LTI_OK
+        || lti_http_check_url(p, scores_url, &cfg->http, &err) != LTI_OK) {
+        *reason = apr_psprintf(p, "scores URL refused: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    if (ags_token(p, cfg->ags_cache, &apf, scopes, now, &cfg->http, &token, &err) != LTI_OK) {
+        /* The platform's registration may be fixed later. */
+        *end = LTI_OUTBOX_RETRY;
+        *reason = apr_psprintf(p, "access token: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
+        return LTI_OUTBOX_DECIDED;
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.user_id = tg.user_id;
+    sc.score_given = ags_points(it->score);
+    sc.score_maximum = LTI_AGS_SCORE_MAXIMUM;
+    sc.activity_progress = it->result_status && strcmp(it->result_status, "in_progress") == 0
+                           ? "InProgress" : "Completed";
+    sc.grading_progress = "FullyGraded";
+    sc.comment = apr_psprintf(p, "PTech course %s: %s, %g/100", it->course_id,
+                              it->result_status ? it->result_status : "", sc.score_given);
+    /* Strictly newer than the last score sent for this learner and link, whole seconds
+     * apart, remembered before it goes (a retry takes a newer one). */
+    lti_ags_timestamp(p, tg.last_ms, now * 1000, &sent_ms);
+    sc.timestamp_ms = sent_ms;
+    if (lti_ags_score_request(p, scores_url, token, &sc, &hreq, &err) != LTI_OK) {
+        *reason = apr_psprintf(p, "cannot build the score: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    if (lti_store_ags_stamp_put(cfg->store, it->person_id, it->link_pk, sent_ms, &err)
+        != LTI_OK) {
+        *end = LTI_OUTBOX_RETRY;
+        *reason = apr_psprintf(p, "store: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    req->url = scores_url;
+    req->body = apr_pstrmemdup(p, hreq.body, hreq.body_len);
+    req->content_type = hreq.content_type;
+    req->authorization = apr_pstrcat(p, "Bearer ", token, NULL);
+    return LTI_OUTBOX_SEND;
 }
 
 static lti_outbox_end_t ags_answer(apr_pool_t *p, const lti_outbox_item_t *it, long status,
                                    const char *body, size_t len, const char **reason,
                                    int64_t *wait)
 {
-    if (status >= 200 && status <= 299) {
+    const char *code = NULL;
+
+    switch (lti_ags_classify(status, &code)) {
+    case LTI_AGS_DONE:
         return LTI_OUTBOX_SENT;
+    case LTI_AGS_REAUTH:
+        if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+            *reason = "the LMS refused a new access token too (HTTP 401, ags_unauthorized)";
+            return LTI_OUTBOX_FAILED;
+        }
+        *reason = AGS_REAUTH;
+        *wait = 0;
+        return LTI_OUTBOX_RETRY;
+    case LTI_AGS_RETRY:
+        *reason = apr_psprintf(p, "the LMS answered HTTP %ld (%s)", status, code);
+        return LTI_OUTBOX_RETRY;
+    default:
+        /* 400 (not gradable), 409 (timestamp not newer), 403, 404: final. */
+        *reason = apr_psprintf(p, "the LMS refused the score: HTTP %ld (%s)", status, code);
+        return LTI_OUTBOX_FAILED;
     }
-    *reason = apr_psprintf(p, "the LMS answered HTTP %ld", status);
-    return LTI_OUTBOX_FAILED;   /* 400, 409: final and recorded */
 }
 
 static const lti_outbox_kind_t kinds[] = {
@@ -187,6 +455,10 @@ static apr_status_t multi_cleanup(void *data)
 {
     lti_outbox_t *o = data;
 
+    if (o->cfg.ags_cache != NULL) {
+        lti_ags_cache_destroy(o->cfg.ags_cache);
+        o->cfg.ags_cache = NULL;
+    }
     if (o->multi != NULL) {
         curl_multi_cleanup(o->multi);
         o->multi = NULL;
@@ -208,6 +480,8 @@ lti_status_t lti_outbox_create(apr_pool_t *p, const lti_outbox_cfg_t *cfg, lti_o
     if (o->cfg.batch < 1) {
         o->cfg.batch = 64;
     }
+    o->cfg.store = NULL;
+    o->cfg.ags_cache = NULL;    /* made by the first round that leases an AGS row */
     if ((o->multi = curl_multi_init()) == NULL) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "outbox_curl", "curl_multi_init failed");
     }
@@ -359,6 +633,8 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     apr_time_t start = apr_time_now();
 
     memset(st, 0, sizeof(*st));
+    o->cfg.store = store;
+    o->cfg.ags_down = apr_hash_make(scratch);
     rv = lti_store_outbox_claim_drainer(store, o->cfg.owner, now, o->cfg.lease_ttl, &granted,
                                         err);
     if (rv != LTI_OK || !granted) {
@@ -370,6 +646,14 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
         return rv;
     }
     st->leased = items->nelts;
+    for (int i = 0; o->cfg.ags_cache == NULL && i < items->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(items, i, lti_outbox_item_t).kind;
+
+        if (k != NULL && strcmp(k, "ags") == 0
+            && lti_ags_cache_create(0, &o->cfg.ags_cache, NULL) != LTI_OK) {
+            break;      /* AGS rows wait (deferred) */
+        }
+    }
     for (int i = 0; i < items->nelts; i++) {
         lti_outbox_item_t *it = &APR_ARRAY_IDX(items, i, lti_outbox_item_t);
         const lti_outbox_kind_t *kind = lti_outbox_kind(it->kind);

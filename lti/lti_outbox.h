@@ -1,7 +1,7 @@
 /* lti_outbox.h -- grade return delivery: leases due outbox rows of a store, sends them
  * through libcurl multi (keep-alive, several requests in flight) and records how each
  * attempt ended.  One kind of delivery per outbox kind ("lti11": Basic Outcomes
- * replaceResult; "ags": AGS scores, not available yet: such rows stay pending).
+ * replaceResult; "ags": AGS 2.0 scores, with an access token and the link's line item).
  *
  * Answers (SPEC.md "Grades are never lost"): 2xx and the kind's own success test: sent;
  * 408, 429, 5xx, a network error: retry n waits retry_base x 2^n x a random factor in
@@ -16,6 +16,8 @@
 
 #include <apr_pools.h>
 
+#include "lti_ags.h"
+#include "lti_catalog.h"
 #include "lti_err.h"
 #include "lti_http.h"
 #include "lti_store.h"
@@ -31,6 +33,18 @@ typedef struct lti_outbox_cfg_t {
     int max_in_flight;          /* concurrent requests (>= 1) */
     int batch;                  /* rows leased per round */
     lti_http_opts_t http;
+    /* AGS: the PTechSecretKeyFile key (32 bytes) that opens the tool's sealed signing key;
+     * NULL: AGS rows wait (deferred). */
+    const unsigned char *secret_key;
+    /* The course titles of the line items AGS creates (French); NULL: the link's title. */
+    const lti_catalog_t *catalog;
+    /* Set by the engine for its kinds (callers leave them NULL): */
+    lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set (made at the
+                                   * first AGS row, freed with the drainer) */
+    lti_store_t *store;           /* the store being drained */
+    /* platforms (tenant -> reason) whose token or line item step failed this round: their
+     * other rows are retried later without waiting on them again */
+    struct apr_hash_t *ags_down;
 } lti_outbox_cfg_t;
 
 typedef struct lti_outbox_stats_t {

@@ -386,3 +386,16 @@ lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *co
     }
     return logged("outbox_purge", rv, err);
 }
+
+lti_status_t lti_store_ags_target(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  int64_t link_pk, lti_ags_target_t *out,
+                                  lti_err_t *err)
+{
+    return logged("ags_target", s->ops->ags_target(s, p, person_id, link_pk, out, err), err);
+}
+
+lti_status_t lti_store_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t link_pk,
+                                     int64_t ms, lti_err_t *err)
+{
+    return logged("ags_stamp_put", s->ops->ags_stamp_put(s, person_id, link_pk, ms, err), err);
+}

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 7
+#define LTI_STORE_SCHEMA_VERSION 8
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -203,6 +203,13 @@ typedef struct lti_outbox_item_t {
     const char *link_claims;                    /* ags */
 } lti_outbox_item_t;
 
+/* Where an AGS score of a person on a link goes (lti_store_ags_target). */
+typedef struct lti_ags_target_t {
+    const char *user_id;        /* the person's user id in the link's tenant (the 1.3 sub) */
+    const char *link_id;        /* the link's resource link id */
+    int64_t last_ms;            /* timestamp of the last score sent there, 0 if none */
+} lti_ags_target_t;
+
 /* How a delivery attempt ended. */
 typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
 
@@ -298,6 +305,11 @@ typedef struct lti_store_ops_t {
                                  lti_err_t *err);
     lti_status_t (*outbox_purge)(lti_store_t *s, int64_t sent_before, int *count,
                                  lti_err_t *err);
+    lti_status_t (*ags_target)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                               int64_t link_pk, lti_ags_target_t *out,
+                               lti_err_t *err);
+    lti_status_t (*ags_stamp_put)(lti_store_t *s, int64_t person_id, int64_t link_pk,
+                                  int64_t ms, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -534,6 +546,18 @@ lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
 /* Deletes the rows sent before sent_before; *count (may be NULL) says how many. */
 lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
                                     lti_err_t *err);
+
+/* Where an AGS score of person on link goes: the person's user id in the link's tenant (its
+ * own identity, else an alias there: the LTI 1.3 sub), the link's resource link id, and the
+ * timestamp (ms) of the last score sent for them to that link, 0 if none.
+ * LTI_ERR_NOT_FOUND when the link is gone or the person has no identity in its tenant. */
+lti_status_t lti_store_ags_target(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  int64_t link_pk, lti_ags_target_t *out,
+                                  lti_err_t *err);
+
+/* Remembers ms as the last AGS timestamp of person on link (never moves it back). */
+lti_status_t lti_store_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t link_pk,
+                                     int64_t ms, lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

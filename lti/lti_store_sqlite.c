@@ -164,6 +164,12 @@ static const char *const migrations[] = {
     "CREATE INDEX persons_user_id ON persons (user_id);"
     "CREATE INDEX persons_email ON persons (lower(email)) WHERE email IS NOT NULL;"
     "CREATE INDEX persons_alias ON persons (alias_of) WHERE alias_of IS NOT NULL;",
+
+    /* 7 -> 8: the timestamp of the last AGS score sent per person and link (AGS wants each
+     * score strictly newer than the last, whole seconds apart) */
+    "CREATE TABLE ags_stamps (person_id INTEGER NOT NULL REFERENCES persons(id),"
+    "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), last_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (person_id, link_pk));",
 };
 
 enum {
@@ -241,6 +247,8 @@ enum {
     ST_OUTBOX_LIST,
     ST_OUTBOX_RETRY,
     ST_OUTBOX_PURGE,
+    ST_AGS_TARGET,
+    ST_AGS_STAMP_PUT,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -538,6 +546,16 @@ static const char *const sql[ST__COUNT] = {
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.person_id = outbox.person_id"
         "  AND x.link_pk = outbox.link_pk AND x.id > outbox.id)",
     [ST_OUTBOX_PURGE] = "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
+    /* The person's user id in the link's tenant (the person's own identity, else one of its
+     * aliases there), and the last AGS timestamp sent to that link for them. */
+    [ST_AGS_TARGET] =
+        "SELECT (SELECT a.user_id FROM persons a WHERE a.tenant = l.tenant"
+        "  AND (a.id = ?1 OR a.alias_of = ?1) ORDER BY a.id <> ?1, a.id LIMIT 1),"
+        " (SELECT t.last_ms FROM ags_stamps t WHERE t.person_id = ?1 AND t.link_pk = ?2),"
+        " l.link_id FROM resource_links l WHERE l.id = ?2",
+    [ST_AGS_STAMP_PUT] = "INSERT INTO ags_stamps (person_id, link_pk, last_ms) VALUES (?, ?, ?)"
+                         " ON CONFLICT (person_id, link_pk) DO UPDATE SET"
+                         " last_ms = MAX(last_ms, excluded.last_ms)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -2256,8 +2274,11 @@ static const char *link_kind(const char *tenant, const char *sourcedid, const ch
     if (tenant != NULL && strncmp(tenant, "lti11:", 6) == 0) {
         return sourcedid != NULL && url != NULL ? "lti11" : NULL;
     }
+    /* The launch keeps the AGS claim as "ags", first of the sorted keys; a claim under its
+     * full name is also read (links stored before that). */
     if (tenant != NULL && strncmp(tenant, "lti13:", 6) == 0 && claims != NULL
-        && strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL) {
+        && (strncmp(claims, "{\"ags\":{", 8) == 0
+            || strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL)) {
         return "ags";
     }
     return NULL;
@@ -3013,6 +3034,62 @@ static lti_status_t sq_outbox_purge(lti_store_t *s, int64_t sent_before, int *co
     return rv;
 }
 
+static lti_status_t sq_ags_target(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                   int64_t link_pk, lti_ags_target_t *out,
+                                   lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    if ((st = stmt(q, ST_AGS_TARGET, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, person_id);
+        sqlite3_bind_int64(st, 2, link_pk);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->user_id = col_text(p, st, 0);
+            out->last_ms = sqlite3_column_int64(st, 1);
+            out->link_id = col_text(p, st, 2);
+            rv = out->user_id != NULL ? LTI_OK
+                                  : lti_err_set(err, LTI_ERR_NOT_FOUND, "ags_no_identity",
+                                                "the person has no identity in the link's "
+                                                "platform");
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "link_not_found",
+                             "resource link %" APR_INT64_T_FMT " is gone",
+                             (apr_int64_t)link_pk);
+        }
+        else {
+            rv = db_err(q, err, "ags target");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t link_pk,
+                                     int64_t ms, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_AGS_STAMP_PUT, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, person_id);
+        sqlite3_bind_int64(st, 2, link_pk);
+        sqlite3_bind_int64(st, 3, ms);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3059,6 +3136,8 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_list = sq_outbox_list,
     .outbox_retry = sq_outbox_retry,
     .outbox_purge = sq_outbox_purge,
+    .ags_target = sq_ags_target,
+    .ags_stamp_put = sq_ags_stamp_put,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the

@@ -348,9 +348,13 @@ static int ptech_handler(request_rec *r)
 
 static void ptech_register_hooks(apr_pool_t *p)
 {
+    /* Before mod_watchdog starts its threads: the grade return worker reads the catalog
+     * ptech_child_init may load. */
+    static const char *const before_watchdog[] = {"mod_watchdog.c", NULL};
+
     ap_hook_pre_config(ptech_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ptech_post_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_child_init(ptech_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ptech_child_init, NULL, before_watchdog, APR_HOOK_MIDDLE);
     ap_hook_translate_name(ptech_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(ptech_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ptech_handler, NULL, NULL, APR_HOOK_MIDDLE);

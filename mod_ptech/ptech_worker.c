@@ -1,7 +1,8 @@
 /* ptech_worker.c -- the grade return drainer.  A mod_watchdog callback per store, in one
  * child of the httpd (a singleton watchdog); the store's drainer claim makes it one per
  * store across several httpd on the same store, and row leases make a crashed holder's rows
- * come back.  Every PTechOutboxPoll it runs lti_outbox_drain (liblti does the work). */
+ * come back.  Every PTechOutboxPoll it runs lti_outbox_drain (liblti does the work: LTI 1.1
+ * Basic Outcomes and AGS scores, whose access tokens it caches for the worker's life). */
 #include <unistd.h>
 
 #include <apr_optional.h>
@@ -61,6 +62,9 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
             w->cfg.owner = apr_psprintf(w->pool, "%s:%ld:%s", host, (long)getpid(),
                                         lti_random_hex(w->pool, 4));
         }
+        /* The catalog is the server's, set before the watchdog threads start (mod_ptech's
+         * child_init runs before mod_watchdog's). */
+        w->cfg.catalog = ptech_cfg(w->s)->catalog;
         worker_open(w);
         break;
     case AP_WATCHDOG_STATE_RUNNING:
@@ -129,6 +133,8 @@ int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
     w->cfg.http.proxy = c->http_proxy;
     w->cfg.http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
     w->cfg.http.max_bytes = 64 * 1024;
+    /* AGS signs its token requests with the tool key, sealed under this key. */
+    w->cfg.secret_key = c->secret_key_set ? c->secret_key : NULL;
     /* A row stays ours while a whole round can last: every batch at the timeout. */
     w->cfg.lease_ttl = w->cfg.http.timeout * (w->cfg.batch / w->cfg.max_in_flight + 1) + 60;
     rv = get_instance(&wd, apr_psprintf(pconf, "ptech-outbox-%d", index), 0, 1, pconf);

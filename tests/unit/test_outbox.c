@@ -2,7 +2,7 @@
  * unchanged result not queued again, kept progress applied at the first launch), the drainer
  * claim, leases (expiry, a stale holder, a value changed under a lease), retry and purge,
  * backoff and the answer rules, and whole drains against a stub LMS (sent, retried, dead
- * letter, AGS rows waiting). */
+ * letter; AGS: token, line item, score, 401 once, 409, 500, a line item created). */
 #include <ftw.h>
 
 #include "stub_server.h"
@@ -539,42 +539,374 @@ static void test_drain(void **state)
     assert_true(strncmp(ITEM(l, 0)->reason, "network: ", 9) == 0);
 }
 
-static void test_drain_ags_waits(void **state)
+/* ---- AGS against a stub platform ---- */
+
+static const unsigned char test_secret[32] = "0123456789abcdef0123456789abcdef";
+
+/* The stub platform: a token endpoint, a line item container and scores; score_status
+ * answers the scores (401 only the first fail401 times). */
+typedef struct ags_lms_t {
+    srv_t *srv;
+    int tokens, finds, creates, scores, fail401;
+    long score_status, token_status;
+    char token_body[SRV_REQ_MAX], score_body[SRV_REQ_MAX], create_body[SRV_REQ_MAX];
+} ags_lms_t;
+
+static const char *http_answer(apr_pool_t *p, long status, const char *type, const char *body)
 {
-    apr_pool_t *p = *state;
-    lti_store_t *s = new_store(p);
+    return apr_psprintf(p, "HTTP/1.1 %ld X\r\nContent-Type: %s\r\nConnection: close\r\n"
+                        "Content-Length: %d\r\n\r\n%s", status, type, (int)strlen(body), body);
+}
+
+static apr_pool_t *lms_pool;
+
+static const char *answer_ags(void *baton, const char *path)
+{
+    ags_lms_t *l = baton;
+    const char *body = strstr(l->srv->last_head, "\r\n\r\n");
+
+    body = body ? body + 4 : "";
+    if (strcmp(path, "/token") == 0) {
+        l->tokens++;
+        snprintf(l->token_body, sizeof(l->token_body), "%s", body);
+        if (l->token_status) {
+            return http_answer(lms_pool, l->token_status, "application/json", "{}");
+        }
+        return http_answer(lms_pool, 200, "application/json",
+                           apr_psprintf(lms_pool, "{\"access_token\":\"tok%d\",\"token_type\":"
+                                        "\"Bearer\",\"expires_in\":3600}", l->tokens));
+    }
+    if (strncmp(path, "/lis?", 5) == 0) {
+        l->finds++;
+        return http_answer(lms_pool, 200, LTI_AGS_TYPE_LINEITEMS, "[]");
+    }
+    if (strcmp(path, "/lis") == 0) {
+        l->creates++;
+        snprintf(l->create_body, sizeof(l->create_body), "%s", body);
+        return http_answer(lms_pool, 201, LTI_AGS_TYPE_LINEITEM,
+                           apr_psprintf(lms_pool, "{\"id\":\"http://127.0.0.1:%d/lis/9\","
+                                        "\"label\":\"x\",\"scoreMaximum\":100}", l->srv->port));
+    }
+    if (strstr(path, "/scores") != NULL) {
+        long status = l->score_status;
+
+        l->scores++;
+        snprintf(l->score_body, sizeof(l->score_body), "%s", l->srv->last_head);
+        if (status == 401 && l->fail401-- <= 0) {
+            status = 200;
+        }
+        return http_answer(lms_pool, status, "application/json", "{}");
+    }
+    return http_answer(lms_pool, 404, "text/plain", "no");
+}
+
+#define AGS_CLAIM_LINEITEM                                                                \
+    "{\"ags\":{\"lineitem\":\"http://127.0.0.1:%d/li/1\",\"scope\":["                      \
+    "\"https://purl.imsglobal.org/spec/lti-ags/scope/score\"]}}"
+#define AGS_CLAIM_CONTAINER                                                               \
+    "{\"ags\":{\"lineitems\":\"http://127.0.0.1:%d/lis\",\"scope\":["                     \
+    "\"https://purl.imsglobal.org/spec/lti-ags/scope/score\","                            \
+    "\"https://purl.imsglobal.org/spec/lti-ags/scope/lineitem\"]}}"
+
+static int64_t ags_launch(apr_pool_t *p, lti_store_t *s, int port, int container,
+                          const char *user);
+
+/* A store with the stub platform, the tool key, and sub-1 launched on link rl-1 with an AGS
+ * claim (its lineitem, or only the container); returns the person id. */
+static int64_t ags_setup(apr_pool_t *p, lti_store_t *s, int port, int container)
+{
+    lti_platform_t pf;
+    lti_keypair_t kp;
+    lti_toolkey_t k;
+    lti_err_t err;
+    const char *base = apr_psprintf(p, "http://127.0.0.1:%d", port);
+
+    memset(&pf, 0, sizeof(pf));
+    pf.issuer = "https://moodle.example";
+    pf.client_id = "client";
+    pf.auth_url = "https://moodle.example/auth";
+    pf.token_url = apr_pstrcat(p, base, "/token", NULL);
+    pf.jwks_url = "https://moodle.example/jwks";
+    pf.deployments = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(pf.deployments, const char *) = "1";
+    assert_int_equal(lti_store_platform_add(s, &pf, NOW, &err), LTI_OK);
+    assert_int_equal(lti_keypair_generate(p, &kp, &err), LTI_OK);
+    memset(&k, 0, sizeof(k));
+    k.kid = kp.kid;
+    k.state = "current";
+    k.public_jwk = kp.public_jwk;
+    k.private_sealed = lti_seal(p, test_secret, kp.kid, kp.private_pem,
+                                strlen(kp.private_pem), &err);
+    assert_non_null(k.private_sealed);
+    assert_int_equal(lti_store_key_add(s, &k, NOW, &err), LTI_OK);
+    return ags_launch(p, s, port, container, "sub-1");
+}
+
+/* user launches link rl-1 of the stub platform; returns the person id. */
+static int64_t ags_launch(apr_pool_t *p, lti_store_t *s, int port, int container,
+                          const char *user)
+{
     lti_launch_rec_t r;
     lti_launch_ids_t ids;
-    lti_outbox_stats_t st;
-    apr_array_header_t *l;
     lti_err_t err;
 
     memset(&r, 0, sizeof(r));
     r.tenant = r.nonce_scope = "lti13:https://moodle.example#client";
-    r.nonce = "n13";
+    r.nonce = lti_random_hex(p, 8);
     r.nonce_expires = NOW + 600;
     r.version = "1.3";
-    r.user_id = "sub-1";
+    r.user_id = user;
     r.link_id = "rl-1";
+    r.link_title = "Course One";
     r.course_id = "c1";
     r.roles = LTI_ROLE_LEARNER;
-    r.link_claims = "{\"https://purl.imsglobal.org/spec/lti-ags/claim/endpoint\":"
-                    "{\"lineitem\":\"https://moodle.example/li/1\"}}";
-    r.session_hash = "h13";
+    r.link_claims = container ? apr_psprintf(p, AGS_CLAIM_CONTAINER, port)
+                              : apr_psprintf(p, AGS_CLAIM_LINEITEM, port);
+    r.session_hash = lti_random_hex(p, 8);
     r.csrf = "c";
     r.session_expires = NOW + 60;
     r.now = NOW;
     assert_int_equal(lti_store_launch_record(s, &r, &ids, &err), LTI_OK);
-    record(p, s, "sub-1", ids.person_id, "passed", 1, NOW - 1);
+    return ids.person_id;
+}
+
+static lti_outbox_t *ags_outbox(apr_pool_t *p, const unsigned char *key)
+{
+    lti_outbox_cfg_t cfg;
+    lti_outbox_t *o;
+    lti_err_t err;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.owner = "test";
+    cfg.retry_base = 30;
+    cfg.max_age = 86400;
+    cfg.lease_ttl = 60;
+    cfg.max_in_flight = 8;
+    cfg.batch = 16;
+    cfg.http.timeout = 5;
+    cfg.http.allow_insecure_loopback = 1;
+    cfg.http.max_bytes = 65536;
+    cfg.secret_key = key;
+    assert_int_equal(lti_outbox_create(p, &cfg, &o, &err), LTI_OK);
+    return o;
+}
+
+static void drain_with(apr_pool_t *p, lti_outbox_t *o, lti_store_t *s, int64_t now,
+                       lti_outbox_stats_t *st)
+{
+    apr_pool_t *scratch;
+    lti_err_t err;
+
+    apr_pool_create(&scratch, p);
+    assert_int_equal(lti_outbox_drain(o, s, scratch, now, st, &err), LTI_OK);
+    apr_pool_destroy(scratch);
+}
+
+static void test_drain_ags_no_key(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    apr_array_header_t *l;
+    int64_t person = ags_setup(p, s, 9, 0);
+
+    record(p, s, "sub-1", person, "passed", 1, NOW - 1);
     l = list(p, s, "pending");
     assert_int_equal(l->nelts, 1);
     assert_string_equal(ITEM(l, 0)->kind, "ags");
-    drain_once(p, s, NOW, 30, &st);
+    drain_with(p, ags_outbox(p, NULL), s, NOW, &st);
     assert_int_equal(st.deferred, 1);
     assert_int_equal(st.failed, 0);
     l = list(p, s, "pending");
     assert_int_equal(l->nelts, 1);
-    assert_string_equal(ITEM(l, 0)->reason, "AGS delivery not available yet");
+    assert_string_equal(ITEM(l, 0)->reason,
+                        "AGS delivery needs the tool key (PTechSecretKeyFile)");
+}
+
+static void test_drain_ags(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    lti_outbox_t *o = ags_outbox(p, test_secret);
+    ags_lms_t lms;
+    srv_t srv;
+    int64_t person;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.srv = &srv;
+    lms.score_status = 200;
+    srv_start(&srv, answer_ags, &lms);
+    person = ags_setup(p, s, srv.port, 0);
+    record(p, s, "sub-1", person, "passed", 0.85, NOW - 10);
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.tokens, 1);
+    assert_int_equal(lms.scores, 1);
+    assert_int_equal(lms.finds + lms.creates, 0);
+    assert_non_null(strstr(lms.token_body, "grant_type=client_credentials"));
+    assert_non_null(strstr(lms.token_body, "client_assertion="));
+    assert_non_null(strstr(lms.score_body, "POST /li/1/scores HTTP/1.1"));
+    assert_non_null(strstr(lms.score_body, "Authorization: Bearer tok1"));
+    assert_non_null(strstr(lms.score_body, "Content-Type: " LTI_AGS_TYPE_SCORE));
+    assert_non_null(strstr(lms.score_body, "\"userId\":\"sub-1\""));
+    assert_non_null(strstr(lms.score_body, "\"scoreGiven\":85,"));
+    assert_non_null(strstr(lms.score_body, "\"scoreMaximum\":100"));
+    assert_non_null(strstr(lms.score_body, "\"activityProgress\":\"Completed\""));
+    assert_non_null(strstr(lms.score_body, "\"gradingProgress\":\"FullyGraded\""));
+    assert_non_null(strstr(lms.score_body, "PTech course c1: passed"));
+    assert_non_null(strstr(lms.score_body, apr_psprintf(p, "\"timestamp\":\"%s\"",
+                                        lti_ags_timestamp_format(p, NOW * 1000))));
+    assert_string_equal(ITEM(list(p, s, NULL), 0)->state, "sent");
+    /* A new result in the same second: the cached token, a timestamp 1 s later. */
+    record(p, s, "sub-1", person, "in_progress", 0.5, NOW - 5);
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.tokens, 1);
+    assert_non_null(strstr(lms.score_body, "\"scoreGiven\":50,"));
+    assert_non_null(strstr(lms.score_body, "\"activityProgress\":\"InProgress\""));
+    assert_non_null(strstr(lms.score_body, apr_psprintf(p, "\"timestamp\":\"%s\"",
+                                        lti_ags_timestamp_format(p, NOW * 1000 + 1000))));
+    /* The last timestamp outlives the drainer (it is in the store). */
+    record(p, s, "sub-1", person, "passed", 0.9, NOW - 4);
+    drain_with(p, ags_outbox(p, test_secret), s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.tokens, 2);
+    assert_non_null(strstr(lms.score_body, apr_psprintf(p, "\"timestamp\":\"%s\"",
+                                        lti_ags_timestamp_format(p, NOW * 1000 + 2000))));
+    srv_stop(&srv);
+}
+
+static void test_drain_ags_answers(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    lti_outbox_t *o = ags_outbox(p, test_secret);
+    apr_array_header_t *l;
+    ags_lms_t lms;
+    srv_t srv;
+    int64_t person;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.srv = &srv;
+    srv_start(&srv, answer_ags, &lms);
+    person = ags_setup(p, s, srv.port, 0);
+
+    /* 401 once: retried at once with one new token, then sent. */
+    lms.score_status = 401;
+    lms.fail401 = 1;
+    record(p, s, "sub-1", person, "passed", 1, NOW - 10);
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.retried, 1);
+    l = list(p, s, "pending");
+    assert_int_equal(l->nelts, 1);
+    assert_int_equal(ITEM(l, 0)->next_attempt, NOW);
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.tokens, 2);
+    assert_int_equal(lms.scores, 2);
+    assert_non_null(strstr(lms.score_body, "Authorization: Bearer tok2"));
+
+    /* 401 twice: failed. */
+    lms.fail401 = 2;
+    record(p, s, "sub-1", person, "passed", 0.9, NOW - 9);
+    drain_with(p, o, s, NOW + 1, &st);
+    drain_with(p, o, s, NOW + 1, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(lms.tokens, 3);
+    l = list(p, s, "failed");
+    assert_int_equal(l->nelts, 1);
+    assert_non_null(strstr(ITEM(l, 0)->reason, "HTTP 401"));
+
+    /* 409: final, recorded with the reason. */
+    lms.score_status = 409;
+    record(p, s, "sub-1", person, "passed", 0.8, NOW - 8);
+    drain_with(p, o, s, NOW + 2, &st);
+    assert_int_equal(st.failed, 1);
+    l = list(p, s, "failed");
+    assert_int_equal(l->nelts, 2);
+    assert_string_equal(ITEM(l, 0)->reason,
+                        "the LMS refused the score: HTTP 409 (ags_timestamp_conflict)");
+
+    /* 500: retried after the backoff. */
+    lms.score_status = 500;
+    record(p, s, "sub-1", person, "passed", 0.7, NOW - 7);
+    drain_with(p, o, s, NOW + 3, &st);
+    assert_int_equal(st.retried, 1);
+    l = list(p, s, "pending");
+    assert_int_equal(l->nelts, 1);
+    assert_true(ITEM(l, 0)->next_attempt >= NOW + 33);
+    assert_string_equal(ITEM(l, 0)->reason, "the LMS answered HTTP 500");
+    lms.score_status = 200;
+    drain_with(p, o, s, NOW + 40, &st);
+    assert_int_equal(st.sent, 1);
+    srv_stop(&srv);
+}
+
+/* A token endpoint that fails: asked once per round for the platform's rows, all retried. */
+static void test_drain_ags_platform_down(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    apr_array_header_t *l;
+    ags_lms_t lms;
+    srv_t srv;
+    int64_t a, b;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.srv = &srv;
+    lms.score_status = 200;
+    lms.token_status = 503;
+    srv_start(&srv, answer_ags, &lms);
+    a = ags_setup(p, s, srv.port, 0);
+    b = ags_launch(p, s, srv.port, 0, "sub-2");
+    record(p, s, "sub-1", a, "passed", 0.5, NOW - 10);
+    record(p, s, "sub-2", b, "passed", 0.6, NOW - 10);
+    drain_with(p, ags_outbox(p, test_secret), s, NOW, &st);
+    assert_int_equal(st.leased, 2);
+    assert_int_equal(st.retried, 2);
+    assert_int_equal(lms.tokens, 1);
+    assert_int_equal(lms.scores, 0);
+    l = list(p, s, "pending");
+    assert_int_equal(l->nelts, 2);
+    assert_non_null(strstr(ITEM(l, 0)->reason, "access token: "));
+    assert_string_equal(ITEM(l, 0)->reason, ITEM(l, 1)->reason);
+    srv_stop(&srv);
+}
+
+static void test_drain_ags_lineitem_created(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    ags_lms_t lms;
+    srv_t srv;
+    int64_t person;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.srv = &srv;
+    lms.score_status = 200;
+    srv_start(&srv, answer_ags, &lms);
+    person = ags_setup(p, s, srv.port, 1);
+    record(p, s, "sub-1", person, "passed", 0.85, NOW - 10);
+    drain_with(p, ags_outbox(p, test_secret), s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.tokens, 1);
+    assert_int_equal(lms.finds, 1);
+    assert_int_equal(lms.creates, 1);
+    assert_non_null(strstr(lms.create_body, "\"scoreMaximum\":100"));
+    assert_non_null(strstr(lms.create_body, "\"tag\":\"ptech\""));
+    assert_non_null(strstr(lms.create_body, "\"label\":\"Course One\"")); /* no catalog */
+    assert_non_null(strstr(lms.create_body, "\"resourceId\":\"c1\""));
+    assert_non_null(strstr(lms.create_body, "\"resourceLinkId\":\"rl-1\""));
+    assert_non_null(strstr(lms.score_body, "POST /lis/9/scores HTTP/1.1"));
+    srv_stop(&srv);
 }
 
 int main(void)
@@ -589,7 +921,11 @@ int main(void)
         cmocka_unit_test(test_leases),
         cmocka_unit_test(test_retry_never_regresses),
         cmocka_unit_test(test_drain),
-        cmocka_unit_test(test_drain_ags_waits),
+        cmocka_unit_test(test_drain_ags_no_key),
+        cmocka_unit_test(test_drain_ags),
+        cmocka_unit_test(test_drain_ags_answers),
+        cmocka_unit_test(test_drain_ags_lineitem_created),
+        cmocka_unit_test(test_drain_ags_platform_down),
     };
 
     return cmocka_run_group_tests_name("outbox", tests, group_setup, group_teardown);
