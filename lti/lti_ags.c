@@ -23,21 +23,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static apr_status_t json_cleanup(void *data)
-{
-    json_decref(data);
-    return APR_SUCCESS;
-}
-
-/* Hands j (may be NULL) to pool p; returns j. */
-static json_t *json_pooled(apr_pool_t *p, json_t *j)
-{
-    if (j != NULL) {
-        apr_pool_cleanup_register(p, j, json_cleanup, apr_pool_cleanup_null);
-    }
-    return j;
-}
-
 /* j as compact JSON text in p, or NULL. */
 static const char *json_text(apr_pool_t *p, const json_t *j, size_t flags)
 {
@@ -88,7 +73,7 @@ static json_t *load(apr_pool_t *p, const char *body, size_t len)
     if (body == NULL) {
         return NULL;
     }
-    return json_pooled(p, json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL));
+    return lti_json_pooled(p, json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL));
 }
 
 static lti_status_t bad_status(lti_err_t *err, const char *what, long status,
@@ -125,7 +110,7 @@ lti_status_t lti_ags_token_request(apr_pool_t *p, const char *token_url, const c
     if (jti == NULL) {
         return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no random bytes for a jti");
     }
-    claims = json_pooled(p, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", client_id,
+    claims = lti_json_pooled(p, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", client_id,
                                       "sub", client_id, "aud", token_url, "iat", (json_int_t)now,
                                       "exp", (json_int_t)(now + LTI_AGS_ASSERTION_TTL), "jti",
                                       jti));
@@ -625,7 +610,7 @@ lti_status_t lti_ags_lineitem_create_request(apr_pool_t *p, const char *lineitem
         return lti_err_set(err, LTI_ERR_MALFORMED, "ags_bad_text",
                            "a line item's label, resourceId, tag or resourceLinkId is not UTF-8");
     }
-    o = json_pooled(p, json_object());
+    o = lti_json_pooled(p, json_object());
     if (o == NULL
         || json_object_set_new(o, "label", json_string(li->label)) != 0
         || json_object_set_new(o, "scoreMaximum", json_integer(LTI_AGS_SCORE_MAXIMUM)) != 0
@@ -786,7 +771,7 @@ static lti_status_t score_body(apr_pool_t *p, const lti_ags_score_t *s, const ch
                            LTI_AGS_COMMENT_MAX);
     }
     ts = lti_ags_timestamp_format(p, s->timestamp_ms);
-    o = json_pooled(p, json_object());
+    o = lti_json_pooled(p, json_object());
     if (ts == NULL || o == NULL
         || json_object_set_new(o, "userId", json_string(s->user_id)) != 0
         || json_object_set_new(o, "scoreGiven", json_number(s->score_given)) != 0

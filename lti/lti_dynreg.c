@@ -17,21 +17,6 @@
 /* Longest URL or name read from the platform's documents. */
 #define MAX_FIELD 2048
 
-static apr_status_t json_cleanup(void *data)
-{
-    json_decref(data);
-    return APR_SUCCESS;
-}
-
-/* Hands j (may be NULL) to pool p; returns j. */
-static json_t *json_pooled(apr_pool_t *p, json_t *j)
-{
-    if (j != NULL) {
-        apr_pool_cleanup_register(p, j, json_cleanup, apr_pool_cleanup_null);
-    }
-    return j;
-}
-
 /* s without its trailing slashes (a copy in p). */
 static const char *strip_slash(apr_pool_t *p, const char *s)
 {
@@ -195,7 +180,7 @@ lti_status_t lti_dynreg_config_parse(apr_pool_t *p, const char *config_url, cons
                            "The platform's openid-configuration is larger than %d bytes.",
                            LTI_DYNREG_MAX_BYTES);
     }
-    doc = json_pooled(p, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
+    doc = lti_json_pooled(p, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
     if (!json_is_object(doc)) {
         return lti_err_set(err, LTI_ERR_UPSTREAM, "dynreg_config_invalid",
                            "The platform's openid-configuration (%s) is not a JSON object%s%s.",
@@ -384,7 +369,7 @@ const char *lti_dynreg_tool_config(apr_pool_t *p, const lti_dynreg_tool_t *tool,
         lti_err_set(err, LTI_ERR_MALFORMED, "dynreg_tool_url", "the tool has no name");
         return NULL;
     }
-    doc = json_pooled(p, json_object());
+    doc = lti_json_pooled(p, json_object());
     if (doc == NULL) {
         lti_err_set(err, LTI_ERR_NOMEM, "nomem", "out of memory");
         return NULL;
@@ -438,7 +423,7 @@ lti_status_t lti_dynreg_response_parse(apr_pool_t *p, const char *json, size_t l
     int bad = 0;
 
     memset(out, 0, sizeof(*out));
-    doc = json_pooled(p, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
+    doc = lti_json_pooled(p, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
     if (!json_is_object(doc)) {
         return lti_err_set(err, LTI_ERR_UPSTREAM, "dynreg_response_invalid",
                            "The platform's answer to the registration is not a JSON object%s%s.",
@@ -473,7 +458,7 @@ lti_status_t lti_dynreg_response_parse(apr_pool_t *p, const char *json, size_t l
  * the start of its text, printable ASCII only; "" when there is nothing. */
 static const char *platform_words(apr_pool_t *p, const lti_http_resp_t *resp)
 {
-    json_t *doc = json_pooled(p, json_loadb(resp->body, resp->len, 0, NULL));
+    json_t *doc = lti_json_pooled(p, json_loadb(resp->body, resp->len, 0, NULL));
     const char *s = NULL;
     char *clean;
     size_t n;

@@ -53,8 +53,7 @@ static apr_status_t json_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-/* Hands j (may be NULL) to pool p; returns j. */
-static json_t *json_pooled(apr_pool_t *p, json_t *j)
+json_t *lti_json_pooled(apr_pool_t *p, json_t *j)
 {
     if (j != NULL) {
         apr_pool_cleanup_register(p, j, json_cleanup, apr_pool_cleanup_null);
@@ -308,7 +307,7 @@ lti_status_t lti_jwt_parse(apr_pool_t *p, const char *compact, size_t len, lti_j
 
     /* The header may hold NUL bytes in strings so that a kid with one is named as such;
      * every header string used here is compared with its length. */
-    header = json_pooled(p, json_loadb((const char *)dec[0], dlen[0],
+    header = lti_json_pooled(p, json_loadb((const char *)dec[0], dlen[0],
                                        JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr));
     if (!json_is_object(header)) {
         st = jwt_malformed(err, "its header is not a JSON object with unique keys");
@@ -334,7 +333,7 @@ lti_status_t lti_jwt_parse(apr_pool_t *p, const char *compact, size_t len, lti_j
         goto done;
     }
 
-    claims = json_pooled(p, json_loadb((const char *)dec[1], dlen[1], JSON_REJECT_DUPLICATES,
+    claims = lti_json_pooled(p, json_loadb((const char *)dec[1], dlen[1], JSON_REJECT_DUPLICATES,
                                        &jerr));
     if (!json_is_object(claims)) {
         st = lti_err_set(err, LTI_ERR_MALFORMED, "jwt_claims",
@@ -400,7 +399,7 @@ static const char *jwks_add(apr_pool_t *p, apr_pool_t *tmp, lti_jwks_t *set, jso
     }
 
     /* Only the public members reach cjose: private parts and other members are ignored. */
-    pub = json_pooled(tmp, json_pack("{s:s, s:O, s:O}", "kty", "RSA", "n", n, "e", e));
+    pub = lti_json_pooled(tmp, json_pack("{s:s, s:O, s:O}", "kty", "RSA", "n", n, "e", e));
     text = pub ? json_text(tmp, pub, JSON_COMPACT) : NULL;
     if (text == NULL) {
         return "out of memory";
@@ -445,7 +444,7 @@ lti_status_t lti_jwks_parse(apr_pool_t *p, const char *json, size_t len, lti_jwk
     if (apr_pool_create(&tmp, p) != APR_SUCCESS) {
         return lti_err_set(err, LTI_ERR_NOMEM, "nomem", "out of memory");
     }
-    doc = json_pooled(tmp, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
+    doc = lti_json_pooled(tmp, json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr));
     keys = json_object_get(doc, "keys");
     if (!json_is_object(doc) || !json_is_array(keys)) {
         apr_pool_destroy(tmp);
@@ -558,7 +557,7 @@ static const char *rsa_thumbprint(apr_pool_t *p, const char *n64, const char *e6
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    json_t *j = json_pooled(p, json_pack("{s:s, s:s, s:s}", "e", e64, "kty", "RSA",
+    json_t *j = lti_json_pooled(p, json_pack("{s:s, s:s, s:s}", "e", e64, "kty", "RSA",
                                          "n", n64));
     const char *text = j ? json_text(p, j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
@@ -572,7 +571,7 @@ static const char *rsa_thumbprint(apr_pool_t *p, const char *n64, const char *e6
 static const char *public_jwk(apr_pool_t *p, const char *kid, const char *n64,
                               const char *e64)
 {
-    json_t *j = json_pooled(p, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "RSA",
+    json_t *j = lti_json_pooled(p, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "RSA",
                                          "kid", kid, "use", "sig", "alg", JOSE_ALG,
                                          "n", n64, "e", e64));
 
@@ -645,7 +644,7 @@ static json_t *jwks_doc_key(apr_pool_t *p, const char *text, lti_err_t *err)
     json_t *in, *kid, *n, *e;
     const char *tp;
 
-    in = text ? json_pooled(p, json_loads(text, JSON_REJECT_DUPLICATES, &jerr)) : NULL;
+    in = text ? lti_json_pooled(p, json_loads(text, JSON_REJECT_DUPLICATES, &jerr)) : NULL;
     kid = json_object_get(in, "kid");
     n = json_object_get(in, "n");
     e = json_object_get(in, "e");
@@ -683,7 +682,7 @@ const char *lti_jwks_document(apr_pool_t *p, const char *const *public_jwks, int
         lti_err_set(err, LTI_ERR_NOMEM, "nomem", "out of memory");
         return NULL;
     }
-    keys = json_pooled(tmp, json_array());
+    keys = lti_json_pooled(tmp, json_array());
     for (int i = 0; keys != NULL && i < n; i++) {
         json_t *k = jwks_doc_key(tmp, public_jwks[i], err);
 
@@ -692,7 +691,7 @@ const char *lti_jwks_document(apr_pool_t *p, const char *const *public_jwks, int
             return NULL;
         }
     }
-    doc = keys ? json_pooled(tmp, json_pack("{s:O}", "keys", keys)) : NULL;
+    doc = keys ? lti_json_pooled(tmp, json_pack("{s:O}", "keys", keys)) : NULL;
     out = doc ? json_text(p, doc, JSON_COMPACT) : NULL;
     apr_pool_destroy(tmp);
     if (out == NULL) {

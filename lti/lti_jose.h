@@ -12,6 +12,9 @@
 
 #include "lti_err.h"
 
+/* Hands j (may be NULL) to pool p, which drops the reference when it goes; returns j. */
+json_t *lti_json_pooled(apr_pool_t *p, json_t *j);
+
 /* Largest compact JWT accepted, in bytes (Moodle's id_tokens are about 5 KB). */
 #define LTI_JWT_MAX_BYTES (32 * 1024)
 /* Largest JWKS document accepted, in bytes. */
