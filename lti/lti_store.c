@@ -375,6 +375,12 @@ lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
     return logged("outbox_retry", rv, err);
 }
 
+lti_status_t lti_store_outbox_depth(lti_store_t *s, int64_t *pending, int64_t *failed,
+                                    lti_err_t *err)
+{
+    return logged("outbox_depth", s->ops->outbox_depth(s, pending, failed, err), err);
+}
+
 lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
                                     lti_err_t *err)
 {

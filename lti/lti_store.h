@@ -303,6 +303,8 @@ typedef struct lti_store_ops_t {
                                 int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
     lti_status_t (*outbox_retry)(lti_store_t *s, int64_t id, int64_t now, int *count,
                                  lti_err_t *err);
+    lti_status_t (*outbox_depth)(lti_store_t *s, int64_t *pending, int64_t *failed,
+                                 lti_err_t *err);
     lti_status_t (*outbox_purge)(lti_store_t *s, int64_t sent_before, int *count,
                                  lti_err_t *err);
     lti_status_t (*ags_target)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
@@ -544,6 +546,10 @@ lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
                                     lti_err_t *err);
 
 /* Deletes the rows sent before sent_before; *count (may be NULL) says how many. */
+/* How many grade returns wait (pending) and how many gave up (failed): for /ptech/status. */
+lti_status_t lti_store_outbox_depth(lti_store_t *s, int64_t *pending, int64_t *failed,
+                                    lti_err_t *err);
+
 lti_status_t lti_store_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
                                     lti_err_t *err);
 

@@ -235,6 +235,7 @@ enum {
     ST_LINK_RETURN_PUT,
     ST_KEPT_FOR,
     ST_KEPT_ANY,
+    ST_OUTBOX_DEPTH,
     ST_KEPT_DELETE,
     ST_LINK_COURSE,
     ST_DRAINER_CLAIM,
@@ -495,6 +496,8 @@ static const char *const sql[ST__COUNT] = {
         " OR lower(user_key) IN (SELECT lower(email) FROM persons"
         "  WHERE (id = ?1 OR alias_of = ?1) AND email IS NOT NULL))",
     [ST_KEPT_ANY] = "SELECT 1 FROM progress_kept LIMIT 1",
+    [ST_OUTBOX_DEPTH] = "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'),"
+                        " (SELECT COUNT(*) FROM outbox WHERE state = 'failed')",
     [ST_KEPT_DELETE] = "DELETE FROM progress_kept WHERE user_key = ? AND course_id = ?"
                        " AND module_id = ?",
     [ST_LINK_COURSE] = "SELECT course_id FROM resource_links WHERE id = ?",
@@ -3018,6 +3021,30 @@ static lti_status_t sq_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
     return rv;
 }
 
+static lti_status_t sq_outbox_depth(lti_store_t *s, int64_t *pending, int64_t *failed,
+                                    lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    *pending = *failed = 0;
+    LOCK(q);
+    if ((st = stmt(q, ST_OUTBOX_DEPTH, err)) != NULL) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *pending = sqlite3_column_int64(st, 0);
+            *failed = sqlite3_column_int64(st, 1);
+            rv = LTI_OK;
+        }
+        else {
+            rv = db_err(q, err, "outbox depth");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static lti_status_t sq_outbox_purge(lti_store_t *s, int64_t sent_before, int *count,
                                     lti_err_t *err)
 {
@@ -3135,6 +3162,7 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_finish = sq_outbox_finish,
     .outbox_list = sq_outbox_list,
     .outbox_retry = sq_outbox_retry,
+    .outbox_depth = sq_outbox_depth,
     .outbox_purge = sq_outbox_purge,
     .ags_target = sq_ags_target,
     .ags_stamp_put = sq_ags_stamp_put,

@@ -278,18 +278,23 @@ static int handle_status(request_rec *r)
     json_t *o;
     char *s;
     int version = 0;
+    int64_t pending = 0, failed = 0;
     lti_err_t err;
 
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
     store = ptech_store(r);
-    if (store == NULL || lti_store_schema_version(store, &version, &err) != LTI_OK) {
+    if (store == NULL || lti_store_schema_version(store, &version, &err) != LTI_OK
+        || lti_store_outbox_depth(store, &pending, &failed, &err) != LTI_OK) {
         r->status = HTTP_SERVICE_UNAVAILABLE;
     }
-    o = json_pack("{s:s, s:i, s:i}", "status", r->status == HTTP_OK ? "ok" : "store unavailable",
-                  "schema", version, "catalog_courses",
-                  ptech_cfg(r->server)->catalog ? ptech_cfg(r->server)->catalog->ncourses : 0);
+    /* Grade returns waiting and given up: what IT watches after an LMS outage. */
+    o = json_pack("{s:s, s:i, s:i, s:I, s:I}", "status",
+                  r->status == HTTP_OK ? "ok" : "store unavailable", "schema", version,
+                  "catalog_courses",
+                  ptech_cfg(r->server)->catalog ? ptech_cfg(r->server)->catalog->ncourses : 0,
+                  "outbox_pending", (json_int_t)pending, "outbox_failed", (json_int_t)failed);
     s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (s == NULL) {

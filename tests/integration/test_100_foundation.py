@@ -12,7 +12,9 @@ def test_100_status(server, catalog):
     r = server.get("/ptech/status")
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
-    assert r.json() == {"status": "ok", "schema": pt.SCHEMA_VERSION, "catalog_courses": len(catalog.order)}
+    assert r.json() == {"status": "ok", "schema": pt.SCHEMA_VERSION,
+                        "catalog_courses": len(catalog.order), "outbox_pending": 0,
+                        "outbox_failed": 0}
     assert len(catalog.order) > 0
     # The start-up migrated the store and loaded the catalog into it.
     assert server.sql("SELECT MAX(version) FROM schema_migrations") == [(pt.SCHEMA_VERSION,)]

@@ -285,6 +285,8 @@ def test_600_grades_lms_down_then_back(graded):
                % COURSE)
     wait_for(lambda: any(r[9].startswith("network") for r in outbox(g, "--pending")),
              what="a network failure recorded")
+    # IT sees the waiting return on /ptech/status.
+    assert g.srv.get("/ptech/status").json()["outbox_pending"] == 1
     g.lms.port = port
     g.lms.start()
     wait_for(lambda: len(g.lms.grades) >= 1, timeout=40, what="delivery after the LMS is back")
@@ -298,6 +300,7 @@ def test_600_grades_failure_answered_200(graded):
     import_csv(g, "user,course,module,status,score,date\n10,%s,,passed,60,2026-03-14\n"
                % COURSE)
     wait_for(lambda: outbox(g, "--failed"), what="a failed return")
+    assert g.srv.get("/ptech/status").json()["outbox_failed"] == 1
     row = outbox(g, "--failed")[0]
     assert "No such activity" in row[9], row
     sid, page = g.srv.launch_and_follow(

@@ -501,6 +501,12 @@ static void test_drain(void **state)
     srv_start(&srv, answer_pox, (void *)ok);
     ids = launch(p, s, "u4", "L1", apr_psprintf(p, "http://127.0.0.1:%d/outcomes", srv.port));
     record(p, s, "u4", ids.person_id, "passed", 0.85, NOW - 10);
+    {
+        int64_t pending = -1, failed = -1;
+
+        assert_int_equal(lti_store_outbox_depth(s, &pending, &failed, NULL), LTI_OK);
+        assert_true(pending == 1 && failed == 0);
+    }
     drain_once(p, s, NOW, 86400, &st);
     assert_int_equal(st.leased, 1);
     assert_int_equal(st.sent, 1);
@@ -530,6 +536,12 @@ static void test_drain(void **state)
     assert_string_equal(l->nelts ? ITEM(l, 0)->reason : "",
                         "gave up after 2 attempt(s) over PTechOutboxMaxAge: "
                         "the LMS answered HTTP 503");
+    {
+        int64_t pending = -1, failed = -1;
+
+        assert_int_equal(lti_store_outbox_depth(s, &pending, &failed, NULL), LTI_OK);
+        assert_true(pending == 0 && failed == 1);
+    }
     srv_stop(&srv);
     /* The LMS gone: a network error, retried. */
     assert_int_equal(lti_store_outbox_retry(s, 0, NOW + 50, NULL, NULL), LTI_OK);
