@@ -223,7 +223,9 @@ PTechAllowInsecureLoopback On
         def post(i):
             return requests.post(base + "/ptech/lti11", data=lines[i], headers=hdr,
                                  allow_redirects=False).status_code
-        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        # As many clients as the rounds have connections, so the warm-up reaches the worker
+        # threads (and their malloc arenas) the rounds will use.
+        with concurrent.futures.ThreadPoolExecutor(64) as ex:
             codes = list(ex.map(post, range(WARMUP)))
         assert codes.count(303) == WARMUP, "warm-up launches failed: %r" % set(codes)
         print("bench: preparing %d LTI 1.3 launches (logins + PyJWT) ..." % (PER_ROUND13 * ROUNDS),
