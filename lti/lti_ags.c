@@ -23,23 +23,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-/* j as compact JSON text in p, or NULL. */
-static const char *json_text(apr_pool_t *p, const json_t *j, size_t flags)
-{
-    size_t n = json_dumpb(j, NULL, 0, flags);
-    char *s;
-
-    if (n == 0) {
-        return NULL;
-    }
-    s = apr_palloc(p, n + 1);
-    if (json_dumpb(j, s, n, flags) != n) {
-        return NULL;
-    }
-    s[n] = '\0';
-    return s;
-}
-
 static int empty(const char *s)
 {
     return s == NULL || *s == '\0';
@@ -621,7 +604,7 @@ lti_status_t lti_ags_lineitem_create_request(apr_pool_t *p, const char *lineitem
             && json_object_set_new(o, "resourceLinkId", json_string(li->resource_link_id)) != 0)) {
         return lti_err_set(err, LTI_ERR_NOMEM, "nomem", "cannot build the line item");
     }
-    body = json_text(p, o, JSON_COMPACT);
+    body = lti_json_text(p, o, JSON_COMPACT);
     if (body == NULL) {
         return lti_err_set(err, LTI_ERR_NOMEM, "nomem", "cannot build the line item");
     }
@@ -782,7 +765,7 @@ static lti_status_t score_body(apr_pool_t *p, const lti_ags_score_t *s, const ch
         || (s->comment && json_object_set_new(o, "comment", json_string(s->comment)) != 0)) {
         return lti_err_set(err, LTI_ERR_NOMEM, "nomem", "cannot build the score");
     }
-    *out = json_text(p, o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    *out = lti_json_text(p, o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     return *out ? LTI_OK : lti_err_set(err, LTI_ERR_NOMEM, "nomem", "cannot build the score");
 }
 

@@ -187,8 +187,7 @@ static int b64url_decode(apr_pool_t *p, const char *s, size_t len, unsigned char
     return 0;
 }
 
-/* Compact JSON text of j in p, or NULL. */
-static char *json_text(apr_pool_t *p, const json_t *j, size_t flags)
+char *lti_json_text(apr_pool_t *p, const json_t *j, size_t flags)
 {
     size_t n = json_dumpb(j, NULL, 0, flags);
     char *s;
@@ -400,7 +399,7 @@ static const char *jwks_add(apr_pool_t *p, apr_pool_t *tmp, lti_jwks_t *set, jso
 
     /* Only the public members reach cjose: private parts and other members are ignored. */
     pub = lti_json_pooled(tmp, json_pack("{s:s, s:O, s:O}", "kty", "RSA", "n", n, "e", e));
-    text = pub ? json_text(tmp, pub, JSON_COMPACT) : NULL;
+    text = pub ? lti_json_text(tmp, pub, JSON_COMPACT) : NULL;
     if (text == NULL) {
         return "out of memory";
     }
@@ -559,7 +558,7 @@ static const char *rsa_thumbprint(apr_pool_t *p, const char *n64, const char *e6
     unsigned int mdlen = 0;
     json_t *j = lti_json_pooled(p, json_pack("{s:s, s:s, s:s}", "e", e64, "kty", "RSA",
                                          "n", n64));
-    const char *text = j ? json_text(p, j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    const char *text = j ? lti_json_text(p, j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
     if (text == NULL || EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1) {
         return NULL;
@@ -575,7 +574,7 @@ static const char *public_jwk(apr_pool_t *p, const char *kid, const char *n64,
                                          "kid", kid, "use", "sig", "alg", JOSE_ALG,
                                          "n", n64, "e", e64));
 
-    return j ? json_text(p, j, JSON_COMPACT) : NULL;
+    return j ? lti_json_text(p, j, JSON_COMPACT) : NULL;
 }
 
 /* Makes an RSA-2048 pair; the PEM is wiped when p goes. */
@@ -692,7 +691,7 @@ const char *lti_jwks_document(apr_pool_t *p, const char *const *public_jwks, int
         }
     }
     doc = keys ? lti_json_pooled(tmp, json_pack("{s:O}", "keys", keys)) : NULL;
-    out = doc ? json_text(p, doc, JSON_COMPACT) : NULL;
+    out = doc ? lti_json_text(p, doc, JSON_COMPACT) : NULL;
     apr_pool_destroy(tmp);
     if (out == NULL) {
         lti_err_set(err, LTI_ERR_NOMEM, "nomem", "out of memory building the JWKS");
@@ -817,7 +816,7 @@ const char *lti_jwt_sign(apr_pool_t *p, const char *kid, const char *private_pem
         apr_pool_destroy(tmp);
         return NULL;
     }
-    payload = json_text(tmp, claims, JSON_COMPACT);
+    payload = lti_json_text(tmp, claims, JSON_COMPACT);
     if (payload == NULL) {
         apr_pool_destroy(tmp);
         lti_err_set(err, LTI_ERR_MALFORMED, "jwt_claims", "the claims cannot be serialised");

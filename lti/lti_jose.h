@@ -15,6 +15,9 @@
 /* Hands j (may be NULL) to pool p, which drops the reference when it goes; returns j. */
 json_t *lti_json_pooled(apr_pool_t *p, json_t *j);
 
+/* j as JSON text (json_dumpb flags) in p, or NULL. */
+char *lti_json_text(apr_pool_t *p, const json_t *j, size_t flags);
+
 /* Largest compact JWT accepted, in bytes (Moodle's id_tokens are about 5 KB). */
 #define LTI_JWT_MAX_BYTES (32 * 1024)
 /* Largest JWKS document accepted, in bytes. */
