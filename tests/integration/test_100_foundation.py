@@ -227,7 +227,8 @@ def test_107_catalog_from_store(httpd_factory, catalog):
     assert r.returncode == 0, r.stderr
     srv.start()
     assert srv.get("/ptech/status").json() == {"status": "ok", "schema": pt.SCHEMA_VERSION,
-                                               "catalog_courses": len(catalog.order)}
+                                               "catalog_courses": len(catalog.order),
+                                               "outbox_pending": 0, "outbox_failed": 0}
     key, secret = srv.add_consumer()
     cid = catalog.order[-1]
     _, page = srv.launch_and_follow(pt.moodle_params("student", custom_course=cid,
@@ -242,5 +243,6 @@ def test_108_no_catalog_at_all(httpd_factory):
     srv.allow(r"PT00012: no catalog")
     srv.start()
     assert srv.get("/ptech/status").json() == {"status": "ok", "schema": pt.SCHEMA_VERSION,
-                                               "catalog_courses": 0}
+                                               "catalog_courses": 0, "outbox_pending": 0,
+                                               "outbox_failed": 0}
     assert "PT00012: no catalog" in srv.log_text()
