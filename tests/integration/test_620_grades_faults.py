@@ -2,6 +2,7 @@
 whole process group) while the LMS holds a replaceResult open, graceful restarts during a
 drain, and the drainer's concurrency, against test_600's loopback LMS (which verifies the
 OAuth body-hash signature of every request and records what arrives)."""
+import collections
 import concurrent.futures
 import os
 import signal
@@ -13,6 +14,7 @@ import ptechtest as pt
 from test_600_grades import (COURSE, GRADES, LMS, import_csv, launch, outbox, student,
                              wait_for)
 
+import pytest
 
 
 class HeldLMS(LMS):
@@ -112,3 +114,39 @@ def test_620_faults_sigkill_while_lms_holds(httpd_factory):
     finally:
         lms.release()
         lms.stop()
+
+
+@pytest.fixture
+def graded(httpd_factory):
+    srv = httpd_factory(directives=GRADES)
+    srv.start()
+    key, secret = srv.add_consumer()
+    lms = LMS(key, secret)
+    yield pt.types.SimpleNamespace(srv=srv, key=key, secret=secret, lms=lms)
+    lms.stop()
+
+
+def test_620_faults_graceful_during_drain(graded):
+    g = graded
+    n = 300
+    uids = ["g%d" % i for i in range(n)]
+    launch_many(g, uids)
+    g.lms.delay = 0.1
+    import_csv(g, csv([(u, i % 101, "2026-03-14") for i, u in enumerate(uids)]))
+    expected = sorted(("sid-%s-1" % u, (i % 101) / 100) for i, u in enumerate(uids))
+    # A graceful restart every second while the drain runs (8 of them), then the drain
+    # ends: mod_watchdog's singleton moves to a new child each time, which waits for the
+    # old one (and a second more) before it runs.
+    restarts = 0
+    while restarts < 8:
+        g.srv.proc.send_signal(signal.SIGUSR1)
+        restarts += 1
+        time.sleep(1.0)
+    assert len(g.lms.grades) < n, "the drain ended before the restarts: make it longer"
+    wait_for(lambda: len(g.lms.grades) >= n, timeout=20, what="all grades")
+    time.sleep(2.5)
+    counts = collections.Counter(g.lms.grades)
+    assert [k for k, c in counts.items() if c > 1] == [], "duplicates"
+    assert sorted((sid, float(score)) for sid, score in g.lms.grades) == expected
+    assert [r for r in outbox(g) if r[1] != "sent"] == []
+    assert g.lms.bad == []
