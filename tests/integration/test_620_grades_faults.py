@@ -150,3 +150,16 @@ def test_620_faults_graceful_during_drain(graded):
     assert sorted((sid, float(score)) for sid, score in g.lms.grades) == expected
     assert [r for r in outbox(g) if r[1] != "sent"] == []
     assert g.lms.bad == []
+
+
+def test_620_faults_eight_connections(graded):
+    g = graded
+    n = 240
+    uids = ["c%d" % i for i in range(n)]
+    launch_many(g, uids)
+    g.lms.delay = 0.15
+    import_csv(g, csv([(u, 50, "2026-03-14") for u in uids]))
+    wait_for(lambda: len(g.lms.grades) >= n, timeout=25, what="all grades")
+    assert g.lms.max_in_flight >= 8, g.lms.max_in_flight
+    assert len(set(g.lms.peers)) >= 8
+    assert sorted(g.lms.grades) == sorted(("sid-%s-1" % u, "0.5") for u in uids)
