@@ -166,6 +166,7 @@ static void keep_freed_heap(void)
 static void ptech_child_init(apr_pool_t *pchild, server_rec *s)
 {
     keep_freed_heap();
+    ptech_worker_child_init(pchild);
     child_stores = apr_hash_make(pchild);
     for (server_rec *v = s; v != NULL; v = v->next) {
         ptech_srv_cfg *c = ptech_cfg(v);

@@ -125,6 +125,7 @@ int ptech_handle_admin(request_rec *r);
 /* Starts the grade return worker of s's store (the index-th store): a mod_watchdog
  * callback.  HTTP_INTERNAL_SERVER_ERROR (logged) without mod_watchdog. */
 int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index);
+void ptech_worker_child_init(apr_pool_t *pchild);
 
 /* The tool keys: makes the current and next keys when the store has none (start-up, and
  * after a rotation for the next one).  LTI_OK or a library error. */

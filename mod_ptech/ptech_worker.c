@@ -7,6 +7,7 @@
 
 #include <apr_optional.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
 #include <mod_watchdog.h>
 
 #include "ptech.h"
@@ -24,7 +25,14 @@ typedef struct worker_t {
     apr_pool_t *scratch;        /* cleared every round */
     lti_store_t *store;
     lti_outbox_t *outbox;
+    /* The child's end (see worker_child_exit): held by each callback, stop set once. */
+    apr_thread_mutex_t *mutex;
+    volatile int stop;
+    struct worker_t *next;
 } worker_t;
+
+/* The workers of this generation's configuration. */
+static worker_t *workers;
 
 /* Opens the store and the drainer (again after a failure). */
 static int worker_open(worker_t *w)
@@ -49,6 +57,9 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
 {
     worker_t *w = data;
 
+    if (w->mutex != NULL) {
+        apr_thread_mutex_lock(w->mutex);
+    }
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
         /* mod_watchdog destroys the pool it passes when the call returns: the drainer's
@@ -68,10 +79,10 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         worker_open(w);
         break;
     case AP_WATCHDOG_STATE_RUNNING:
-        if (w->pool == NULL || !worker_open(w)) {
+        if (w->stop || w->pool == NULL || !worker_open(w)) {
             break;
         }
-        for (int round = 0; round < MAX_ROUNDS; round++) {
+        for (int round = 0; round < MAX_ROUNDS && !w->stop; round++) {
             lti_outbox_stats_t st;
             lti_err_t err;
 
@@ -100,7 +111,50 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         }
         break;
     }
+    if (w->mutex != NULL) {
+        apr_thread_mutex_unlock(w->mutex);
+    }
     return APR_SUCCESS;
+}
+
+/* A child that exits (graceful restart, MaxConnectionsPerChild, stop) does not destroy
+ * the pool of mod_watchdog's threads: exit() ends them in the middle of a round, and the
+ * STOPPING call never comes.  The rows of that round stayed leased and the drainer claim
+ * held for lease_ttl (over a minute, 150 s by default), so no other child sent any grade
+ * meanwhile.  On the child pool's cleanup: no new round, wait for the current one to end
+ * (its rows sent or rescheduled, their leases dropped), then hand the drainer role over. */
+static apr_status_t worker_child_exit(void *data)
+{
+    for (worker_t *w = data; w != NULL; w = w->next) {
+        if (w->mutex == NULL) {
+            continue;
+        }
+        w->stop = 1;
+        apr_thread_mutex_lock(w->mutex);
+        if (w->store != NULL) {
+            int released = 0;
+
+            lti_store_outbox_claim_drainer(w->store, w->cfg.owner, ptech_now(), -1, &released,
+                                           NULL);
+        }
+        apr_thread_mutex_unlock(w->mutex);
+    }
+    return APR_SUCCESS;
+}
+
+void ptech_worker_child_init(apr_pool_t *pchild)
+{
+    /* The mutexes outlive pchild (pconf, never destroyed in a child): the watchdog thread
+     * may still tick between pchild's end and exit(). */
+    apr_pool_t *p = apr_pool_parent_get(pchild) ? apr_pool_parent_get(pchild) : pchild;
+
+    for (worker_t *w = workers; w != NULL; w = w->next) {
+        w->stop = 0;
+        if (apr_thread_mutex_create(&w->mutex, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
+            w->mutex = NULL;
+        }
+    }
+    apr_pool_cleanup_register(pchild, workers, worker_child_exit, apr_pool_cleanup_null);
 }
 
 int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
@@ -123,6 +177,11 @@ int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
     }
     w = apr_pcalloc(pconf, sizeof(*w));
     w->s = s;
+    if (index == 0) {
+        workers = NULL;
+    }
+    w->next = workers;
+    workers = w;
     w->dsn = c->store_dsn;
     w->cfg.retry_base = ptech_cfg_dur(c->outbox_retry_base, 30);
     w->cfg.max_age = ptech_cfg_dur(c->outbox_max_age, 7 * 86400);
