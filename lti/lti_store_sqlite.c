@@ -741,8 +741,10 @@ static void read_end(sq_t *q, int begun)
 #define LOCK(q) apr_thread_mutex_lock((q)->mu)
 #define UNLOCK(q) apr_thread_mutex_unlock((q)->mu)
 
-static void conn_close(sq_t *q)
+static void sq_close(lti_store_t *s)
 {
+    sq_t *q = s->impl;
+
     if (q == NULL || q->db == NULL) {
         return;
     }
@@ -756,12 +758,6 @@ static void conn_close(sq_t *q)
     q->db = NULL;
 }
 
-static void sq_close(lti_store_t *s)
-{
-    sq_t *q = s->impl;
-
-    conn_close(q);
-}
 
 static apr_status_t sq_cleanup(void *data)
 {
@@ -3192,8 +3188,7 @@ static void give_to_folder_owner(apr_pool_t *p, const char *path)
 }
 
 /* Opens one connection of the store into q (its mutex, WAL, the pragmas). */
-static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, int create,
-                              lti_err_t *err)
+static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, lti_err_t *err)
 {
     char *msg = NULL;
     int rc;
@@ -3202,7 +3197,7 @@ static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, int crea
         return lti_err_set(err, LTI_ERR_INTERNAL, "store_mutex", "cannot create a mutex");
     }
     /* Our own mutex serialises use of the connection, so SQLite's can go. */
-    rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | create | SQLITE_OPEN_NOMUTEX,
+    rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL);
     if (rc != SQLITE_OK) {
         return lti_err_set(err, LTI_ERR_STORE, "store_open",
@@ -3243,7 +3238,7 @@ lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t 
     /* The queue uses pthreads directly: a condition per waiter must cost nothing. */
     pthread_mutex_init(&q->qmu, NULL);
     apr_pool_cleanup_register(p, s, sq_cleanup, apr_pool_cleanup_null);
-    if (conn_open(p, path, q, SQLITE_OPEN_CREATE, err) != LTI_OK) {
+    if (conn_open(p, path, q, err) != LTI_OK) {
         apr_pool_cleanup_run(p, s, sq_cleanup);
         return LTI_ERR_STORE;
     }
