@@ -60,6 +60,15 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
     if (w->mutex != NULL) {
         apr_thread_mutex_lock(w->mutex);
     }
+    if (w->stop) {
+        /* The child is exiting (worker_child_exit ran): exit() may be tearing the
+         * libraries down (OpenSSL, libcurl, SQLite) under this thread, so touch nothing,
+         * not even to start: a child stopped right after it started used to crash here. */
+        if (w->mutex != NULL) {
+            apr_thread_mutex_unlock(w->mutex);
+        }
+        return APR_SUCCESS;
+    }
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
         /* mod_watchdog destroys the pool it passes when the call returns: the drainer's
@@ -79,7 +88,7 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         worker_open(w);
         break;
     case AP_WATCHDOG_STATE_RUNNING:
-        if (w->stop || w->pool == NULL || !worker_open(w)) {
+        if (w->pool == NULL || !worker_open(w)) {
             break;
         }
         for (int round = 0; round < MAX_ROUNDS && !w->stop; round++) {
