@@ -10,12 +10,12 @@
  * is AES-256-GCM with a 12-byte random nonce.  Every OpenSSL, jansson and cjose object is
  * freed before return or by a cleanup of the pool it lives in; key material is wiped.
  */
+#include <limits.h>
 #include <string.h>
 
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include <cjose/base64.h>
 #include <cjose/header.h>
 #include <cjose/jwk.h>
 #include <cjose/jws.h>
@@ -125,65 +125,67 @@ static char *b64url_encode(apr_pool_t *p, const unsigned char *buf, size_t len)
     return s;
 }
 
-/* Decodes len bytes of canonical base64url (cjose's decoder; the text must be what encoding
- * the result gives back: no padding, no stray bytes, unused bits zero) into a NUL-terminated
- * buffer from p.  Returns 0, or -1 when s is not canonical base64url. */
-/* The value of a base64url character, or -1. */
-static int b64url_value(char c)
+/* Each base64url character as base64 spells it; 0 for a byte that is not one.  One table
+ * look-up per character both checks and maps a token (several thousand characters). */
+static const char b64url_to_b64[256] = {
+    ['A'] = 'A', ['B'] = 'B', ['C'] = 'C', ['D'] = 'D', ['E'] = 'E', ['F'] = 'F',
+    ['G'] = 'G', ['H'] = 'H', ['I'] = 'I', ['J'] = 'J', ['K'] = 'K', ['L'] = 'L',
+    ['M'] = 'M', ['N'] = 'N', ['O'] = 'O', ['P'] = 'P', ['Q'] = 'Q', ['R'] = 'R',
+    ['S'] = 'S', ['T'] = 'T', ['U'] = 'U', ['V'] = 'V', ['W'] = 'W', ['X'] = 'X',
+    ['Y'] = 'Y', ['Z'] = 'Z', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
+    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j',
+    ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p',
+    ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v',
+    ['w'] = 'w', ['x'] = 'x', ['y'] = 'y', ['z'] = 'z', ['0'] = '0', ['1'] = '1',
+    ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+    ['8'] = '8', ['9'] = '9', ['-'] = '+', ['_'] = '/',
+};
+
+/* The low bits of a base64 character's value (base64's alphabet, ASCII order per range). */
+static unsigned b64_low_bits(char c, unsigned mask)
 {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
+    unsigned v = c >= 'a' ? (unsigned)(c - 'a' + 26) : c >= 'A' ? (unsigned)(c - 'A')
+                 : c >= '0' ? (unsigned)(c - '0' + 52) : c == '+' ? 62u : 63u;
+
+    return v & mask;
 }
 
-/* Whether s is the one unpadded base64url spelling of what it decodes to: each byte string
- * has exactly one, so a flipped bit in an unused trailing bit, a padding '=' or a length no
- * encoding has is refused (a token must be signed exactly as it reads). */
-static int b64url_canonical(const char *s, size_t len)
-{
-    int last;
-
-    if (len % 4 == 1) {
-        return 0;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (b64url_value(s[i]) < 0) {
-            return 0;
-        }
-    }
-    if (len % 4 == 0) {
-        return 1;
-    }
-    last = b64url_value(s[len - 1]);
-    /* 2 characters carry 1 byte (4 bits unused), 3 carry 2 bytes (2 bits unused). */
-    return (last & (len % 4 == 2 ? 0x0f : 0x03)) == 0;
-}
-
+/* Decodes len bytes of base64url into a NUL-terminated buffer from p, with OpenSSL's base64
+ * decoder.  The text must be the one unpadded base64url spelling of what it decodes to:
+ * each byte string has exactly one, so a flipped unused trailing bit, a padding '=' or a
+ * length no encoding has is refused (a token must be signed exactly as it reads).  The
+ * alphabet is mapped to base64's in the output buffer itself; the missing characters of the
+ * last group are filled with 'A' (zero bits), not '=', which EVP_DecodeBlock trims: they
+ * decode to as many zero bytes, cut off again.  Returns 0, or -1 when s is not canonical. */
 static int b64url_decode(apr_pool_t *p, const char *s, size_t len, unsigned char **out,
                          size_t *outlen)
 {
-    uint8_t *raw = NULL;
-    size_t rawlen = 0;
+    size_t padded = (len + 3) / 4 * 4, pad = padded - len;
     unsigned char *buf;
-    cjose_err cerr;
+    int n;
 
-    if (!b64url_canonical(s, len) || !cjose_base64url_decode(s, len, &raw, &rawlen, &cerr)) {
+    if (len % 4 == 1 || padded > INT_MAX) {
         return -1;
     }
-    buf = apr_palloc(p, rawlen + 1);
-    memcpy(buf, raw, rawlen);
-    buf[rawlen] = '\0';
-    OPENSSL_cleanse(raw, rawlen);
-    cjose_get_dealloc()(raw);
+    buf = apr_palloc(p, padded + 1);
+    for (size_t i = 0; i < len; i++) {
+        if ((buf[i] = (unsigned char)b64url_to_b64[(unsigned char)s[i]]) == 0) {
+            return -1;
+        }
+    }
+    /* 2 characters in the last group carry 1 byte (4 bits unused), 3 carry 2 (2 unused). */
+    if (pad > 0 && b64_low_bits((char)buf[len - 1], pad == 2 ? 0x0f : 0x03) != 0) {
+        return -1;
+    }
+    memset(buf + len, 'A', pad);
+    /* EVP_DecodeBlock writes 3 bytes per 4 read, behind its reading position. */
+    n = padded ? EVP_DecodeBlock(buf, buf, (int)padded) : 0;
+    if (n < 0 || (size_t)n < pad) {
+        return -1;
+    }
+    *outlen = (size_t)n - pad;
+    buf[*outlen] = '\0';
     *out = buf;
-    *outlen = rawlen;
     return 0;
 }
 
