@@ -104,7 +104,14 @@ $(B)/gen/catalog_rng.h: conf/catalog.rng tools/embed.sh
 	@mkdir -p $(@D)
 	tools/embed.sh ptech_catalog_rng < $< > $@
 
-$(B)/lti/%.o: lti/%.c $(wildcard lti/*.h) $(B)/gen/catalog_rng.h
+# The UI's message catalogs (lti_messages.c), one string per language.
+$(B)/gen/messages_json.h: $(wildcard conf/messages/*.json) tools/embed.sh
+	@mkdir -p $(@D)
+	@rm -f $@.tmp
+	@for l in fr ar en; do tools/embed.sh ptech_messages_$$l < conf/messages/$$l.json >> $@.tmp; done
+	@mv $@.tmp $@
+
+$(B)/lti/%.o: lti/%.c $(wildcard lti/*.h) $(B)/gen/catalog_rng.h $(B)/gen/messages_json.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 

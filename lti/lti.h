@@ -19,5 +19,6 @@
 #include "lti_progress.h"
 #include "lti_pox.h"
 #include "lti_outbox.h"
+#include "lti_messages.h"
 
 #endif

@@ -116,6 +116,9 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 
     main_server = s;
     lti_log_set(log_bridge, NULL);
+    if (ptech_messages_init(pconf, s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     /* The first pass only checks the configuration; the real work happens on the second. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;

@@ -99,8 +99,10 @@ int ptech_error_page(request_rec *r, int status, const char *lang, const char *t
 /* Same, from a library error. */
 int ptech_lti_error(request_rec *r, const lti_err_t *err, const char *lang, int audit);
 
-/* Message catalogue lookup (a few UI strings in fr/ar/en). */
+/* The UI text of key in lang (conf/messages; French, then the key, as fallbacks). */
 const char *ptech_msg(const char *lang, const char *key);
+/* Parses the built-in message catalogs (post_config). */
+int ptech_messages_init(apr_pool_t *pconf, server_rec *s);
 
 /* The tool's base URL as the LMS sees it (PTechPublicURL, else built from the request). */
 const char *ptech_base_url(request_rec *r);

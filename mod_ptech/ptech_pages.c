@@ -1,5 +1,5 @@
 /* ptech_pages.c -- HTML: escaping, the page frame and its headers (CSP, caching), the one
- * error page and status table, a few UI strings in fr/ar/en, the stylesheet. */
+ * error page and status table, the UI strings in fr/ar/en, the stylesheet. */
 #include <apr_strings.h>
 #include <http_core.h>
 
@@ -43,153 +43,24 @@ const char *ptech_esc(apr_pool_t *p, const char *s)
     return s ? ap_escape_html2(p, s, 0) : "";
 }
 
-/* UI strings; the full catalogs in conf/messages/ arrive with the experience issue. */
-static const struct {
-    const char *key, *fr, *ar, *en;
-} messages[] = {
-    {"problem", "Un problème est survenu", "حدثت مشكلة", "Something went wrong"},
-    {"reason", "Code pour le support", "رمز للدعم التقني", "Code for support"},
-    {"status", "Statut HTTP", "حالة HTTP", "HTTP status"},
-    {"modules", "Modules", "الوحدات", "Modules"},
-    {"open", "Ouvrir le contenu", "فتح المحتوى", "Open the content"},
-    {"weight", "poids", "الوزن", "weight"},
-    {"progress", "Votre progression", "تقدمك", "Your progress"},
-    {"progress_soon", "Votre progression apparaîtra ici dès que vous aurez commencé.",
-     "سيظهر تقدمك هنا بمجرد أن تبدأ.", "Your progress will appear here once you start."},
-    {"grade_return", "Note renvoyée au LMS", "الدرجة المرسلة إلى المنصة",
-     "Grade sent to the LMS"},
-    {"ret_pending", "En attente", "قيد الانتظار", "Pending"},
-    {"ret_sent", "Envoyée", "أُرسلت", "Sent"},
-    {"ret_failed", "Échec", "فشل", "Failed"},
-    {"ret_none", "Aucune", "لا شيء", "None"},
-    {"result_in_progress", "En cours", "قيد التقدم", "In progress"},
-    {"result_completed", "Terminé", "مكتمل", "Completed"},
-    {"result_passed", "Réussi", "ناجح", "Passed"},
-    {"result_failed", "Non réussi", "غير ناجح", "Not passed"},
-    {"score", "Score", "الدرجة", "Score"},
-    {"passing", "Score de réussite", "درجة النجاح", "Passing score"},
-    {"badge", "Badge", "الشارة", "Badge"},
-    {"learners", "Personnes qui ont lancé l'activité", "الأشخاص الذين فتحوا النشاط",
-     "People who launched this activity"},
-    {"role", "Rôle", "الدور", "Role"},
-    {"role_learner", "Apprenant", "متعلم", "Learner"},
-    {"role_instructor", "Enseignant", "أستاذ", "Instructor"},
-    {"role_ta", "Facilitateur", "مُيسِّر", "Facilitator"},
-    {"role_admin", "Administrateur", "مسؤول", "Administrator"},
-    {"no_learners", "Personne n'a encore lancé l'activité.", "لم يفتح أحد النشاط بعد.",
-     "Nobody has launched this activity yet."},
-    {"name", "Nom", "الاسم", "Name"},
-    {"email", "Courriel", "البريد الإلكتروني", "Email"},
-    {"user_id", "Identifiant LMS", "معرّف المنصة", "LMS user id"},
-    {"last_launch", "Dernier lancement", "آخر فتح", "Last launch"},
-    {"choose", "Choisir le cours de cette activité", "اختر مقرر هذا النشاط",
-     "Choose the course of this activity"},
-    {"choose_btn", "Associer ce cours", "ربط هذا المقرر", "Use this course"},
-    {"change", "Changer de cours", "تغيير المقرر", "Change the course"},
-    {"instructor", "Espace enseignant", "فضاء الأستاذ", "Instructor view"},
-    {"not_configured", "Cette activité n'est pas encore configurée",
-     "هذا النشاط غير مهيأ بعد", "This activity is not configured yet"},
-    {"not_configured_text",
-     "Votre enseignant doit encore choisir le cours Open P-Tech de cette activité. "
-     "Revenez plus tard.",
-     "لم يختر أستاذك بعد مقرر Open P-Tech لهذا النشاط. عد لاحقًا.",
-     "Your instructor has not chosen the Open P-Tech course of this activity yet. "
-     "Please come back later."},
-    {"unknown_course", "Cours inconnu", "مقرر غير معروف", "Unknown course"},
-    {"unknown_course_text",
-     "Le lien demande un cours qui n'est pas dans le catalogue :",
-     "يطلب الرابط مقررًا غير موجود في الفهرس:",
-     "The link asks for a course that is not in the catalog:"},
-    {"no_session", "Session introuvable", "الجلسة غير موجودة", "No session"},
-    {"no_session_text",
-     "Votre navigateur n'a pas renvoyé le cookie de session : les cookies tiers sont "
-     "peut-être bloqués dans le cadre du LMS. Ouvrez l'outil dans une nouvelle fenêtre, "
-     "ou relancez l'activité depuis Moodle.",
-     "لم يُرجع متصفحك ملف تعريف الجلسة: ربما تم حظر ملفات تعريف الارتباط للجهات الخارجية "
-     "داخل إطار المنصة. افتح الأداة في نافذة جديدة أو أعد فتح النشاط من Moodle.",
-     "Your browser did not send the session cookie back: third-party cookies may be "
-     "blocked inside the LMS frame. Open the tool in a new window, or launch the activity "
-     "again from Moodle."},
-    {"dl_later", "Choix du contenu : bientôt disponible", "اختيار المحتوى: قريبًا",
-     "Content selection: coming soon"},
-    {"dl_later_text",
-     "La sélection de cours par Deep Linking arrive dans une prochaine version. En "
-     "attendant, ajoutez l'activité avec le paramètre personnalisé course=ID.",
-     "سيتوفر اختيار المقررات عبر Deep Linking في إصدار قادم. في الأثناء، أضف النشاط مع "
-     "المعامل المخصص course=ID.",
-     "Choosing a course by Deep Linking arrives in a coming release. Meanwhile, add the "
-     "activity with the custom parameter course=ID."},
-    {"new_window", "Ouvrir dans une nouvelle fenêtre", "فتح في نافذة جديدة",
-     "Open in a new window"},
-    {"cookies_blocked", "Ouvrez l'activité dans une nouvelle fenêtre",
-     "افتح النشاط في نافذة جديدة", "Open the activity in a new window"},
-    {"cookies_blocked_text",
-     "Votre navigateur bloque les cookies de l'outil dans le cadre du LMS (cookies tiers), et "
-     "le LMS n'offre pas de stockage pour les remplacer : le lancement ne peut pas être "
-     "vérifié ici. Le bouton ci-dessous relance l'activité depuis le LMS dans une nouvelle "
-     "fenêtre, où l'outil n'est plus un tiers. Rien n'a été enregistré.",
-     "يحظر متصفحك ملفات تعريف الارتباط الخاصة بالأداة داخل إطار المنصة (ملفات الجهات "
-     "الخارجية)، ولا توفر المنصة تخزينًا بديلًا: لا يمكن التحقق من الفتح هنا. يعيد الزر أدناه "
-     "فتح النشاط من المنصة في نافذة جديدة، حيث لا تكون الأداة طرفًا خارجيًا. لم يُسجَّل أي شيء.",
-     "Your browser blocks the tool's cookies inside the LMS frame (third-party cookies), and "
-     "the LMS offers no storage to stand in for them: the launch cannot be checked here. The "
-     "button below starts the activity again from the LMS in a new window, where the tool is "
-     "not a third party. Nothing was recorded."},
-    {"dynreg_done", "Outil enregistré", "تم تسجيل الأداة", "Tool registered"},
-    {"dynreg_activate",
-     "La plateforme a ajouté Open P-Tech à ses outils externes, en attente. Pour "
-     "l'utiliser, activez-le dans Moodle : Administration du site → Plugins → Modules "
-     "d'activité → Outil externe → Gérer les outils, puis « Activer » sur la carte de l'outil.",
-     "أضافت المنصة Open P-Tech إلى أدواتها الخارجية في حالة انتظار. لاستخدامها، فعّلها في "
-     "Moodle: إدارة الموقع ← الإضافات ← وحدات الأنشطة ← أداة خارجية ← إدارة الأدوات، ثم "
-     "«تفعيل» على بطاقة الأداة.",
-     "The platform has added Open P-Tech to its external tools, pending. To use it, "
-     "activate it in Moodle: Site administration → Plugins → Activity modules → External "
-     "tool → Manage tools, then “Activate” on the tool's card."},
-    {"dynreg_platform", "Plateforme", "المنصة", "Platform"},
-    {"dynreg_client_id", "Identifiant client", "معرّف العميل", "Client ID"},
-    {"dynreg_deployment", "Déploiement", "النشر", "Deployment"},
-    {"dynreg_close", "Fermer", "إغلاق", "Close"},
-    /* /ptech/admin (ptech_handler_admin.c; the words per reason code are in its table) */
-    {"admin", "Diagnostic des lancements", "تشخيص عمليات الفتح", "Launch diagnostics"},
-    {"admin_paste", "Valeurs à coller dans Moodle", "القيم التي تُلصق في Moodle",
-     "Values to paste into Moodle"},
-    {"admin_paste_text",
-     "Administration du site → Plugins → Outil externe → Gérer les outils → configurer un "
-     "outil manuellement, version LTI 1.3 :",
-     "إدارة الموقع ← الإضافات ← أداة خارجية ← إدارة الأدوات ← إعداد أداة يدويًا، إصدار "
-     "LTI 1.3:",
-     "Site administration → Plugins → External tool → Manage tools → configure a tool "
-     "manually, LTI version 1.3:"},
-    {"admin_counts", "Refus par raison (30 derniers jours)", "حالات الرفض حسب السبب (آخر 30 يومًا)",
-     "Refusals per reason (last 30 days)"},
-    {"admin_recent", "Refus récents", "حالات الرفض الأخيرة", "Recent refusals"},
-    {"admin_none", "Aucun refus enregistré.", "لا توجد حالات رفض مسجلة.",
-     "No refusal recorded."},
-    {"admin_reason", "Raison", "السبب", "Reason"},
-    {"admin_count", "Nombre", "العدد", "Count"},
-    {"admin_last", "Dernier", "الأخير", "Last"},
-    {"admin_meaning", "En clair", "بوضوح", "In plain words"},
-    {"admin_see_detail", "Voir le détail.", "انظر التفاصيل.", "See the detail."},
-    {"admin_when", "Quand (UTC)", "متى (UTC)", "When (UTC)"},
-    {"admin_detail", "Détail", "التفاصيل", "Detail"},
-    {"admin_where", "Adresse, client", "العنوان، العميل", "Path, client"},
-};
+/* UI strings: conf/messages/{fr,ar,en}.json, built into liblti (lti_messages.h); parsed
+ * once per configuration, before the children start. */
+static lti_messages_t *ui_messages;
+
+int ptech_messages_init(apr_pool_t *pconf, server_rec *s)
+{
+    lti_err_t err;
+
+    if (lti_messages_builtin(pconf, &ui_messages, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00019: %s", err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
 
 const char *ptech_msg(const char *lang, const char *key)
 {
-    for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
-        if (strcmp(messages[i].key, key) == 0) {
-            if (lang && strcmp(lang, "ar") == 0) {
-                return messages[i].ar;
-            }
-            if (lang && strcmp(lang, "en") == 0) {
-                return messages[i].en;
-            }
-            return messages[i].fr;
-        }
-    }
-    return key;
+    return lti_msg(ui_messages, lang, key);
 }
 
 /* The page language from Accept-Language when no launch tells it. */
