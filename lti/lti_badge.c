@@ -655,7 +655,8 @@ lti_status_t lti_badge_verify(apr_pool_t *p, const char *url, const lti_catalog_
     }
     /* Hosted verification: the assertion lives where its id says, on an issuer host. */
     id = json_string_value(json_object_get(a, "id"));
-    if (id == NULL || !lti_badge_host_allowed(p, id, hosts)) {
+    if (id == NULL || !lti_badge_host_allowed(p, id, hosts)
+        || lti_http_check_url(p, id, http, NULL) != LTI_OK) {
         return lti_err_set(err, LTI_ERR_FORBIDDEN, "badge_issuer_refused",
                            "the assertion's id (%s) is not on an accepted badge issuer",
                            id ? id : "none");

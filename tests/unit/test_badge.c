@@ -388,11 +388,14 @@ static const char *issuer_answer(void *baton, const char *path)
                             "4510de90753049b37daf5a6b\"}";
 
     if (strcmp(path, "/a/good") == 0 || strcmp(path, "/a/expired") == 0
-        || strcmp(path, "/a/revoked") == 0) {
+        || strcmp(path, "/a/revoked") == 0 || strcmp(path, "/a/script") == 0) {
+        /* /a/script claims an id on the issuer's host but not an http(s) one */
         body = apr_psprintf(p, "{\"@context\":\"https://w3id.org/openbadges/v2\","
                             "\"type\":\"Assertion\",\"id\":\"%s%s\",\"recipient\":%s,"
                             "\"badge\":\"%s/classes/%s\",\"issuedOn\":\"2026-01-02T03:04:05Z\","
-                            "\"verification\":{\"type\":\"HostedBadge\"}%s%s}", base, path,
+                            "\"verification\":{\"type\":\"HostedBadge\"}%s%s}",
+                            strcmp(path, "/a/script") == 0 ? "javascript://127.0.0.1" : base,
+                            path,
                             recipient, base, is->klass,
                             strcmp(path, "/a/expired") == 0
                             ? ",\"expires\":\"2020-01-01T00:00:00Z\"" : "",
@@ -452,6 +455,7 @@ static void test_verify(void **state)
         {"/a/gone", "alice@example.com", NULL, "badge_revoked", 0},
         {"/a/away", "alice@example.com", NULL, "badge_redirect_refused", 0},
         {"/a/nothing", "alice@example.com", NULL, "badge_fetch_failed", 0},
+        {"/a/script", "alice@example.com", NULL, "badge_issuer_refused", 0},
     };
 
     /* The server thread's own root pool: APR pools are not shared between threads. */
