@@ -51,8 +51,7 @@ const char *lti_badge_salt(apr_pool_t *p, const unsigned char key[32], const cha
 /* "sha256$" + lowercase hex sha256(email + salt) (email as given). */
 const char *lti_badge_identity(apr_pool_t *p, const char *email, const char *salt);
 
-/* 1 when an OB 2.0 recipient object (JSON text or a parsed json_t passed as text) names
- * email: type "email", and identity equal to email (unhashed, case-insensitive), or
+/* 1 when an OB 2.0 recipient object (JSON text) names email: type "email", and identity equal to email (unhashed, case-insensitive), or
  * hashed "sha256$hex" of email + salt for email as given or lowercased (hex compared
  * case-insensitively; "md5$" is refused).  0 otherwise. */
 int lti_badge_recipient_matches(apr_pool_t *p, const char *recipient_json, const char *email);

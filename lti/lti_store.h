@@ -535,7 +535,9 @@ lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char 
  * fn computes the course result; a changed result is stored and queued in the outbox, one
  * row per resource link of that course where the person has a grade target (SPEC.md,
  * Results fan out): a pending row of the same link takes the new value (newest wins), a
- * value equal to the link's last queued one is not queued again.  stats may be NULL. */
+ * value equal to the link's last queued one is not queued again.  A result that becomes
+ * "passed" awards the course's badge (lti_badge_award_t) in the same transaction, once per
+ * person and course.  stats may be NULL. */
 lti_status_t lti_store_progress_record(lti_store_t *s, apr_pool_t *p,
                                        const apr_array_header_t *rows, int64_t now,
                                        lti_result_fn *fn, void *baton,

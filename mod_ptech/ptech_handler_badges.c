@@ -5,6 +5,7 @@
  * list of evidence waiting for approval (POST /ptech/course/badge/decide). */
 #include <apr_strings.h>
 #include <ctype.h>
+#include <strings.h>
 
 #include "ptech.h"
 #include "ptech_session.h"
@@ -96,6 +97,11 @@ static lti_badge_site_t site_of(request_rec *r)
     site.issuer_name = apr_uri_parse(r->pool, base, &u) == APR_SUCCESS && u.hostname
                        ? apr_pstrcat(r->pool, "Open P-Tech · ", u.hostname, NULL)
                        : "Open P-Tech";
+    /* An OB 2.0 issuer names a contact address: httpd's ServerAdmin, when it is one. */
+    if (r->server->server_admin != NULL && strchr(r->server->server_admin, '@') != NULL
+        && strncasecmp(r->server->server_admin, "mailto:", 7) != 0) {
+        site.issuer_email = r->server->server_admin;
+    }
     return site;
 }
 

@@ -24,7 +24,7 @@ import ptechtest as pt
 from test_600_grades import COURSE, GRADES, LMS, outbox, wait_for
 from test_610_grades_ags import SCOPES, LINEITEM, LINEITEMS, AgsPlatform
 
-BADGES = GRADES + ("PTechBadgeIssuerHost 127.0.0.1",)
+BADGES = GRADES + ("PTechBadgeIssuerHost 127.0.0.1", "ServerAdmin ptech-it@example.ma")
 API = "/v1/obi/v2"
 
 
@@ -207,6 +207,7 @@ def verify_our_badge(srv, badge_id, email, evidence=None):
     assert bc["criteria"]["narrative"]
     prof = requests.get(bc["issuer"], timeout=30).json()
     assert prof["type"] == "Profile" and prof["id"] == bc["issuer"] and prof["name"]
+    assert prof["url"] == srv.public_url and prof["email"] == "ptech-it@example.ma"
     # The baked image: one uncompressed openbadges iTXt, right before IEND, holding it.
     r = requests.get(url + ".png", timeout=30)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
