@@ -15,74 +15,10 @@ APLOG_USE_MODULE(ptech);
 #define BADGE_FORM_MAX 8192
 #define EMAIL_MAX 254
 
-/* The badge strings (fr, ar, en), kept with the pages that show them. */
-static const struct {
-    const char *key, *fr, *ar, *en;
-} bmsgs[] = {
-    {"badges", "Badges", "الشارات", "Badges"},
-    {"ibm_title", "Votre badge IBM", "شارة IBM الخاصة بك", "Your IBM badge"},
-    {"ibm_text",
-     "Vous avez obtenu le badge IBM de ce cours (Credly) ? Collez l'adresse de sa page : le "
-     "cours sera validé et votre note envoyée au LMS.",
-     "هل حصلت على شارة IBM لهذا المقرر (Credly)؟ الصق عنوان صفحتها: سيُعتمد المقرر وتُرسل "
-     "درجتك إلى المنصة.",
-     "Earned this course's IBM badge (Credly)? Paste the address of its page: the course is "
-     "passed and your grade goes to the LMS."},
-    {"ibm_url", "Adresse du badge (https://www.credly.com/badges/…)",
-     "عنوان الشارة (https://www.credly.com/badges/…)",
-     "Badge address (https://www.credly.com/badges/…)"},
-    {"ibm_email",
-     "Adresse électronique à laquelle le badge a été délivré, si ce n'est pas celle du LMS "
-     "(un enseignant devra valider)",
-     "البريد الإلكتروني الذي مُنحت له الشارة إن لم يكن بريد المنصة (يجب أن يوافق الأستاذ)",
-     "Email address the badge was issued to, if not your LMS address (an instructor will "
-     "approve it)"},
-    {"ibm_check", "Vérifier mon badge", "تحقق من شارتي", "Check my badge"},
-    {"earned", "Badges obtenus", "الشارات المحصّلة", "Badges earned"},
-    {"assertion", "Assertion (JSON)", "الإثبات (JSON)", "Assertion (JSON)"},
-    {"png", "Image du badge (PNG)", "صورة الشارة (PNG)", "Badge image (PNG)"},
-    {"revoked", "révoqué", "ملغاة", "revoked"},
-    {"backpack",
-     "Pour l'ajouter à votre sac à badges Moodle : téléchargez l'image PNG, puis dans Moodle "
-     "ouvrez Profil › Badges › Gérer les badges et déposez-la (ou collez l'adresse de "
-     "l'assertion) ; un sac à dos connecté (Paramètres du sac à badges) la reçoit aussi.",
-     "لإضافتها إلى حقيبة شارات Moodle: نزّل صورة PNG، ثم في Moodle افتح الملف الشخصي › الشارات › "
-     "إدارة الشارات وارفعها (أو الصق عنوان الإثبات)؛ وتستقبلها أيضًا الحقيبة المتصلة (إعدادات "
-     "الحقيبة).",
-     "To add it to your Moodle backpack: download the PNG image, then in Moodle open "
-     "Profile › Badges › Manage badges and upload it (or paste the assertion address); a "
-     "connected backpack (Backpack settings) receives it too."},
-    {"waiting", "En attente de validation par un enseignant :", "في انتظار موافقة الأستاذ:",
-     "Waiting for an instructor's approval:"},
-    {"accepted", "Badge IBM accepté", "تم قبول شارة IBM", "IBM badge accepted"},
-    {"accepted_text", "Le cours est validé ; votre note part vers le LMS.",
-     "تم اعتماد المقرر؛ درجتك في طريقها إلى المنصة.",
-     "The course is passed; your grade is on its way to the LMS."},
-    {"filed", "Badge IBM en attente de validation", "شارة IBM في انتظار الموافقة",
-     "IBM badge waiting for approval"},
-    {"filed_text",
-     "Le badge a été délivré à l'adresse que vous avez indiquée, pas à celle du LMS : un "
-     "enseignant doit le valider.",
-     "مُنحت الشارة للعنوان الذي قدمته وليس لعنوان المنصة: يجب أن يوافق عليها أستاذ.",
-     "The badge was issued to the address you gave, not your LMS address: an instructor "
-     "has to approve it."},
-    {"back", "Retour au cours", "العودة إلى المقرر", "Back to the course"},
-    {"claims", "Badges IBM à valider", "شارات IBM تنتظر الموافقة",
-     "IBM badges waiting for approval"},
-    {"claimed", "Délivré à", "مُنح إلى", "Issued to"},
-    {"approve", "Valider", "موافقة", "Approve"},
-    {"reject", "Refuser", "رفض", "Reject"},
-};
-
-static const char *bmsg(const char *lang, const char *key)
+/* A UI string of the page language, HTML-escaped. */
+static const char *msg_html(request_rec *r, const char *lang, const char *key)
 {
-    for (size_t i = 0; i < sizeof(bmsgs) / sizeof(bmsgs[0]); i++) {
-        if (strcmp(bmsgs[i].key, key) == 0) {
-            return strcmp(lang, "ar") == 0 ? bmsgs[i].ar
-                   : strcmp(lang, "en") == 0 ? bmsgs[i].en : bmsgs[i].fr;
-        }
-    }
-    return key;
+    return ptech_esc(r->pool, ptech_msg(lang, key));
 }
 
 static lti_badge_site_t site_of(request_rec *r)
@@ -246,10 +182,10 @@ void ptech_badges_learner_card(request_rec *r, lti_store_t *store, const lti_ses
     lti_err_t err;
 
     ap_rvputs(r, "<section class=\"card\" aria-labelledby=\"badges\"><h2 id=\"badges\">",
-              ptech_esc(r->pool, bmsg(lang, "badges")), "</h2>\n", NULL);
+              msg_html(r, lang, "badge_card"), "</h2>\n", NULL);
     if (lti_store_badge_list(store, r->pool, s->person_id, &awards, &err) == LTI_OK
         && awards->nelts > 0) {
-        ap_rvputs(r, "<h3>", ptech_esc(r->pool, bmsg(lang, "earned")), "</h3>\n"
+        ap_rvputs(r, "<h3>", msg_html(r, lang, "badge_earned"), "</h3>\n"
                   "<ul class=\"badges\">\n", NULL);
         for (int i = 0; i < awards->nelts; i++) {
             const lti_badge_award_t *b = &APR_ARRAY_IDX(awards, i, lti_badge_award_t);
@@ -260,39 +196,40 @@ void ptech_badges_learner_card(request_rec *r, lti_store_t *store, const lti_ses
                                                                                lang)
                                                                : b->course_id),
                       "</strong>", b->revoked ? apr_pstrcat(r->pool, " (",
-                                                            bmsg(lang, "revoked"), ")", NULL)
+                                                            msg_html(r, lang, "badge_revoked"),
+                                                            ")", NULL)
                                               : "", NULL);
             if (!b->revoked) {
                 ap_rvputs(r, " · <a class=\"assertion\" href=\"", ptech_esc(r->pool, url),
                           "\" target=\"_blank\" rel=\"noopener\">",
-                          ptech_esc(r->pool, bmsg(lang, "assertion")), "</a> · "
+                          msg_html(r, lang, "badge_assertion"), "</a> · "
                           "<a class=\"png\" href=\"", ptech_esc(r->pool, url), ".png\" "
-                          "download>", ptech_esc(r->pool, bmsg(lang, "png")), "</a>", NULL);
+                          "download>", msg_html(r, lang, "badge_png"), "</a>", NULL);
             }
             ap_rputs("</li>\n", r);
         }
         ap_rvputs(r, "</ul>\n<p class=\"meta backpack\">",
-                  ptech_esc(r->pool, bmsg(lang, "backpack")), "</p>\n", NULL);
+                  msg_html(r, lang, "badge_backpack"), "</p>\n", NULL);
     }
     if (lti_store_badge_claim_list(store, r->pool, 0, s->person_id, &claims, &err) == LTI_OK) {
         for (int i = 0; i < claims->nelts; i++) {
             const lti_badge_claim_t *c = &APR_ARRAY_IDX(claims, i, lti_badge_claim_t);
 
-            ap_rvputs(r, "<p class=\"waiting\">", ptech_esc(r->pool, bmsg(lang, "waiting")),
+            ap_rvputs(r, "<p class=\"waiting\">", msg_html(r, lang, "badge_waiting"),
                       " <code>", ptech_esc(r->pool, c->url), "</code></p>\n", NULL);
         }
     }
-    ap_rvputs(r, "<h3 id=\"ibm\">", ptech_esc(r->pool, bmsg(lang, "ibm_title")), "</h3>\n<p>",
-              ptech_esc(r->pool, bmsg(lang, "ibm_text")), "</p>\n"
+    ap_rvputs(r, "<h3 id=\"ibm\">", msg_html(r, lang, "badge_ibm_title"), "</h3>\n<p>",
+              msg_html(r, lang, "badge_ibm_text"), "</p>\n"
               "<form method=\"post\" action=\"", PTECH_PREFIX, "/course/badge\">\n"
               "<input type=\"hidden\" name=\"csrf\" value=\"", ptech_esc(r->pool, s->csrf),
-              "\">\n<p><label for=\"badge-url\">", ptech_esc(r->pool, bmsg(lang, "ibm_url")),
+              "\">\n<p><label for=\"badge-url\">", msg_html(r, lang, "badge_ibm_url"),
               "</label><br><input id=\"badge-url\" name=\"url\" type=\"url\" required "
               "maxlength=\"2048\" size=\"60\"></p>\n<p><label for=\"badge-email\">",
-              ptech_esc(r->pool, bmsg(lang, "ibm_email")), "</label><br>"
+              msg_html(r, lang, "badge_ibm_email"), "</label><br>"
               "<input id=\"badge-email\" name=\"email\" type=\"email\" maxlength=\"254\" "
               "size=\"40\"></p>\n<button type=\"submit\">",
-              ptech_esc(r->pool, bmsg(lang, "ibm_check")), "</button>\n</form></section>\n",
+              msg_html(r, lang, "badge_ibm_check"), "</button>\n</form></section>\n",
               NULL);
 }
 
@@ -307,12 +244,12 @@ void ptech_badges_instructor_card(request_rec *r, lti_store_t *store, const lti_
         return;
     }
     ap_rvputs(r, "<section class=\"card\" aria-labelledby=\"claims\"><h2 id=\"claims\">",
-              ptech_esc(r->pool, bmsg(lang, "claims")), "</h2>\n<div class=\"table-wrap\">"
+              msg_html(r, lang, "badge_claims"), "</h2>\n<div class=\"table-wrap\">"
               "<table>\n<thead><tr><th scope=\"col\">", ptech_esc(r->pool,
                                                                    ptech_msg(lang, "name")),
-              "</th><th scope=\"col\">", ptech_esc(r->pool, ptech_msg(lang, "email")),
-              "</th><th scope=\"col\">", ptech_esc(r->pool, bmsg(lang, "claimed")),
-              "</th><th scope=\"col\">", ptech_esc(r->pool, ptech_msg(lang, "badge")),
+              "</th><th scope=\"col\">", msg_html(r, lang, "email"),
+              "</th><th scope=\"col\">", msg_html(r, lang, "badge_claimed"),
+              "</th><th scope=\"col\">", msg_html(r, lang, "badge"),
               "</th><th scope=\"col\"></th></tr></thead>\n<tbody>\n", NULL);
     for (int i = 0; i < claims->nelts; i++) {
         const lti_badge_claim_t *c = &APR_ARRAY_IDX(claims, i, lti_badge_claim_t);
@@ -332,7 +269,8 @@ void ptech_badges_instructor_card(request_rec *r, lti_store_t *store, const lti_
                       ptech_esc(r->pool, s->csrf), "\"><input type=\"hidden\" name=\"id\" "
                       "value=\"", id, "\"><input type=\"hidden\" name=\"action\" value=\"",
                       action, "\"><button type=\"submit\">",
-                      ptech_esc(r->pool, bmsg(lang, action)), "</button></form> ", NULL);
+                      msg_html(r, lang, apr_pstrcat(r->pool, "badge_", action, NULL)),
+                      "</button></form> ", NULL);
         }
         ap_rputs("</td></tr>\n", r);
     }
@@ -370,7 +308,7 @@ static int done_page(request_rec *r, const lti_session_t *s, const char *lang,
     ptech_page_begin(r, lang, title, s->lms_origin);
     ap_rvputs(r, "<h1>", ptech_esc(r->pool, title), "</h1>\n<p class=\"outcome\">",
               ptech_esc(r->pool, text), "</p>\n<p><a class=\"button\" href=\"", PTECH_PREFIX,
-              "/course\">", ptech_esc(r->pool, bmsg(lang, "back")), "</a></p>\n", NULL);
+              "/course\">", msg_html(r, lang, "badge_back"), "</a></p>\n", NULL);
     return ptech_page_end(r);
 }
 
@@ -450,7 +388,8 @@ int ptech_badges_submit(request_rec *r, lti_store_t *store, const lti_session_t 
         if (lti_store_badge_claim_add(store, &claim, ptech_now(), NULL, &err) != LTI_OK) {
             return ptech_lti_error(r, &err, lang, err.status == LTI_ERR_EXISTS);
         }
-        return done_page(r, s, lang, bmsg(lang, "filed"), bmsg(lang, "filed_text"));
+        return done_page(r, s, lang, ptech_msg(lang, "badge_filed"),
+                         ptech_msg(lang, "badge_filed_text"));
     }
     rows = apr_array_make(r->pool, 1, sizeof(lti_progress_t));
     row = apr_array_push(rows);
@@ -466,7 +405,8 @@ int ptech_badges_submit(request_rec *r, lti_store_t *store, const lti_session_t 
                                   (void *)cat, NULL, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, lang, 0);
     }
-    return done_page(r, s, lang, bmsg(lang, "accepted"), bmsg(lang, "accepted_text"));
+    return done_page(r, s, lang, ptech_msg(lang, "badge_accepted"),
+                     ptech_msg(lang, "badge_accepted_text"));
 }
 
 int ptech_badges_decide(request_rec *r, lti_store_t *store, const lti_session_t *s,
