@@ -321,15 +321,31 @@ static int refusal_status(const lti_err_t *err)
            : ptech_http_status(err->status);
 }
 
+/* lti_badge_verify under the server's outbound HTTP settings and badge issuer hosts. */
+static lti_status_t verify(request_rec *r, const char *url, const lti_catalog_t *cat,
+                           const char *email, const char *claimed, lti_badge_evidence_t *ev,
+                           lti_err_t *err)
+{
+    const ptech_srv_cfg *c = ptech_cfg(r->server);
+    lti_http_opts_t http;
+
+    memset(&http, 0, sizeof(http));
+    http.timeout = ptech_cfg_dur(c->http_timeout, 10);
+    http.ca_file = c->ca_file;
+    http.proxy = c->http_proxy;
+    http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
+    http.max_bytes = LTI_BADGE_MAX_DOC;
+    return lti_badge_verify(r->pool, url, cat, c->badge_issuer_hosts, &http, email, claimed,
+                            ptech_now(), ev, err);
+}
+
 int ptech_badges_submit(request_rec *r, lti_store_t *store, const lti_session_t *s,
                         const lti_catalog_t *cat, const char *lang)
 {
-    const ptech_srv_cfg *c = ptech_cfg(r->server);
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
     apr_array_header_t *form, *rows;
     const char *url, *claimed;
     lti_badge_evidence_t ev;
-    lti_http_opts_t http;
     lti_progress_t *row;
     lti_err_t err;
     int done = OK;
@@ -357,14 +373,7 @@ int ptech_badges_submit(request_rec *r, lti_store_t *store, const lti_session_t 
                                     "badge_email_malformed", 1);
         }
     }
-    memset(&http, 0, sizeof(http));
-    http.timeout = ptech_cfg_dur(c->http_timeout, 10);
-    http.ca_file = c->ca_file;
-    http.proxy = c->http_proxy;
-    http.allow_insecure_loopback = ptech_cfg_flag(c->allow_insecure_loopback);
-    http.max_bytes = LTI_BADGE_MAX_DOC;
-    if (lti_badge_verify(r->pool, url, cat, c->badge_issuer_hosts, &http, s->email, claimed,
-                         ptech_now(), &ev, &err) != LTI_OK) {
+    if (verify(r, url, cat, s->email, claimed, &ev, &err) != LTI_OK) {
         return ptech_error_page(r, refusal_status(&err), lang, err.text,
                                 err.reason ? err.reason : "badge_refused", 1);
     }
@@ -431,6 +440,30 @@ int ptech_badges_decide(request_rec *r, lti_store_t *store, const lti_session_t 
         || id <= 0) {
         return ptech_error_page(r, HTTP_BAD_REQUEST, lang, "The form names no evidence or no "
                                 "decision (approve or reject).", "badge_decide_malformed", 1);
+    }
+    if (strcmp(action, "approve") == 0) {
+        /* The badge is checked again: it may have been revoked or have expired since. */
+        apr_array_header_t *claims;
+        const lti_badge_claim_t *c = NULL;
+        lti_badge_evidence_t ev;
+
+        if (lti_store_badge_claim_list(store, r->pool, s->link_pk, 0, &claims, &err)
+            != LTI_OK) {
+            return ptech_lti_error(r, &err, lang, 0);
+        }
+        for (int i = 0; i < claims->nelts; i++) {
+            if (APR_ARRAY_IDX(claims, i, lti_badge_claim_t).id == id) {
+                c = &APR_ARRAY_IDX(claims, i, lti_badge_claim_t);
+            }
+        }
+        if (c != NULL && verify(r, c->url, cat, c->email, c->claimed_email, &ev, &err)
+                         != LTI_OK) {
+            return ptech_error_page(r, refusal_status(&err), lang,
+                                    apr_pstrcat(r->pool, "This badge no longer passes the "
+                                                "check, so it cannot be approved: ", err.text,
+                                                NULL),
+                                    err.reason ? err.reason : "badge_refused", 1);
+        }
     }
     if (lti_store_badge_claim_decide(store, r->pool, id, s->link_pk,
                                      strcmp(action, "approve") == 0, ptech_now(),

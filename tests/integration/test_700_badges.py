@@ -381,6 +381,15 @@ def test_700_badge_waits_for_approval(badged):
                                                        "action": "approve"},
                    headers=hdr, allow_redirects=False)
     pt.assert_error_page(r, 403, "csrf")
+    # Revoked by IBM since it was pasted: approval is refused, saying why; it still waits.
+    g.issuer.assertions[aid]["revoked"] = True
+    r = g.srv.post("/ptech/course/badge/decide", data={"csrf": tcsrf, "id": str(claim1),
+                                                       "action": "approve"},
+                   headers=hdr, allow_redirects=False)
+    pt.assert_error_page(r, 403, "badge_revoked")
+    assert g.srv.count("badge_claims", "state = 'pending'") == 2
+    assert g.srv.count("progress") == 0
+    g.issuer.assertions[aid]["revoked"] = False
     r = g.srv.post("/ptech/course/badge/decide", data={"csrf": tcsrf, "id": str(claim1),
                                                        "action": "approve"},
                    headers=hdr, allow_redirects=False)
