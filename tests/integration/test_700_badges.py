@@ -24,7 +24,8 @@ import ptechtest as pt
 from test_600_grades import COURSE, GRADES, LMS, outbox, wait_for
 from test_610_grades_ags import SCOPES, LINEITEM, LINEITEMS, AgsPlatform
 
-BADGES = GRADES + ("PTechBadgeIssuerHost 127.0.0.1", "ServerAdmin ptech-it@example.ma")
+BADGES = GRADES + ("PTechBadgeIssuerHost 127.0.0.1", "ServerAdmin ptech-it@example.ma",
+                   "<Location /ptech/admin>", "    Require local", "</Location>")
 API = "/v1/obi/v2"
 
 
@@ -325,6 +326,17 @@ def test_700_badge_refusals(badged):
             "badge_host_unknown")
     # a forged form
     refusal(g, sid, "0" * 32, iss.issue("karim@example.ma")[1], 403, "csrf")
+    # IT sees them on /ptech/admin, those it can act on in plain words.
+    page = g.srv.get("/ptech/admin?lang=en").text
+    for reason in ("badge_not_yours", "badge_host_unknown", "badge_too_large",
+                   "badge_redirect_refused", "badge_class_unknown"):
+        assert reason in page, reason
+    assert "add its host to PTechBadgeIssuerHost" in page
+    pt.assert_no_inline_code(page)
+    # The learner page escapes what it shows and runs no inline code.
+    page = g.srv.course_page(sid).text
+    pt.assert_no_inline_code(page)
+    pt.check_local_links(page, g.srv.public_url)
     # after all that, the learner's own badge still passes
     assert paste(g, sid, csrf, iss.issue("Karim@Example.ma", hashed_identity=False)[1]) \
         .status_code == 200
@@ -370,6 +382,7 @@ def test_700_badge_waits_for_approval(badged):
     pt.assert_error_page(r, 403, "badge_decide_forbidden")
     # The instructor sees both with approve and reject buttons.
     tsid, page = instructor(g)
+    pt.assert_no_inline_code(page.text)
     forms = decide_forms(page)
     assert sorted(f["action"] for f in forms) == ["approve", "approve", "reject", "reject"]
     assert "Salma.Perso@mail.example" in page.text and url2 in page.text
