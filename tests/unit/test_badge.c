@@ -281,6 +281,38 @@ static void test_png_bake(void **state)
                      LTI_ERR_MALFORMED);
     assert_int_equal(lti_badge_png_bake(p, (const unsigned char *)"GIF89a....", 10, "x",
                                         &again, &len2, &err), LTI_ERR_MALFORMED);
+    /* Damaged images (a byte changed anywhere, or cut short): refused or read, never
+     * read out of bounds (the ASan build runs this too). */
+    srand(7);
+    for (int i = 0; i < 3000; i++) {
+        apr_pool_t *t;
+        size_t cut = (size_t)rand() % (len + 1);
+        lti_status_t rv;
+
+        apr_pool_create(&t, p);
+        bad = apr_pmemdup(t, baked, len);
+        if (i % 3 == 2) {
+            /* inside the iTXt chunk, its CRC made right again: the parser sees it */
+            size_t dlen = 11 + 4 + strlen(json), off = len - 12 - 12 - dlen;
+            uLong crc;
+
+            bad[off + 8 + (size_t)rand() % dlen] = (unsigned char)(rand() % 3);
+            crc = crc32(crc32(0, Z_NULL, 0), bad + off + 4, (uInt)(dlen + 4));
+            bad[off + 8 + dlen] = (unsigned char)(crc >> 24);
+            bad[off + 9 + dlen] = (unsigned char)(crc >> 16);
+            bad[off + 10 + dlen] = (unsigned char)(crc >> 8);
+            bad[off + 11 + dlen] = (unsigned char)crc;
+            cut = len;
+        }
+        else {
+            bad[(size_t)rand() % len] = (unsigned char)rand();
+        }
+        rv = lti_badge_png_extract(t, bad, i % 2 ? len : cut, &text, &count, &err);
+        assert_true(rv == LTI_OK || rv == LTI_ERR_MALFORMED);
+        rv = lti_badge_png_bake(t, bad, i % 2 ? len : cut, "x", &again, &len2, &err);
+        assert_true(rv == LTI_OK || rv == LTI_ERR_MALFORMED);
+        apr_pool_destroy(t);
+    }
     apr_pool_destroy(p);
 }
 
