@@ -24,8 +24,8 @@ SANFLAGS :=
 endif
 
 BUILD_PKGS := gcc make pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev \
-  libssl-dev libsqlite3-dev libjansson-dev libcjose-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev \
-  sqlite3 openssl
+  libssl-dev libsqlite3-dev libjansson-dev libcjose-dev libcurl4-openssl-dev libcmocka-dev \
+  zlib1g-dev sqlite3 openssl
 # Browser tests: Debian's chromium driven by playwright-core from npm (tests/browser).
 TEST_PKGS := python3 python3-pytest python3-requests python3-oauthlib python3-jwt \
   python3-cryptography chromium nodejs npm
