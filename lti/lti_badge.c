@@ -450,8 +450,17 @@ lti_status_t lti_badge_url_map(apr_pool_t *p, const char *url, const apr_array_h
     apr_uri_t u;
     lti_err_t e;
 
+    /* A pasted address often carries spaces or a line break around it. */
     while (url != NULL && isspace((unsigned char)*url)) {
         url++;
+    }
+    if (url != NULL) {
+        size_t n = strlen(url);
+
+        while (n > 0 && isspace((unsigned char)url[n - 1])) {
+            n--;
+        }
+        url = apr_pstrmemdup(p, url, n);
     }
     if (url == NULL || *url == '\0' || strlen(url) > 2048
         || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL || u.hostname == NULL

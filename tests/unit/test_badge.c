@@ -329,6 +329,7 @@ static void test_url_forms(void **state)
         "https://www.credly.com/badges/5a1f2b3c-0000-4444-8888-123456789abc/public_url",
         "https://credly.com/badges/5a1f2b3c-0000-4444-8888-123456789abc/",
         "  https://www.credly.com/badges/5a1f2b3c-0000-4444-8888-123456789abc/linked_in?t=1",
+        "https://www.credly.com/badges/5a1f2b3c-0000-4444-8888-123456789abc \r\n",
         "https://api.credly.com/v1/obi/v2/badge_assertions/5a1f2b3c-0000-4444-8888-123456789abc",
     };
     const char *out;
