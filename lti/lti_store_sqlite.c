@@ -170,6 +170,13 @@ static const char *const migrations[] = {
     "CREATE TABLE ags_stamps (person_id INTEGER NOT NULL REFERENCES persons(id),"
     "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), last_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (person_id, link_pk));",
+
+    /* 8 -> 9: xAPI content providers (a salted hash of each secret, never the secret) and
+     * each learner's opaque xAPI account name, given out in content links */
+    "CREATE TABLE xapi_providers (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE xapi_actors (person_id INTEGER PRIMARY KEY REFERENCES persons(id),"
+    "  name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
 };
 
 enum {
@@ -250,6 +257,14 @@ enum {
     ST_OUTBOX_PURGE,
     ST_AGS_TARGET,
     ST_AGS_STAMP_PUT,
+    ST_XAPI_PROVIDER_ADD,
+    ST_XAPI_PROVIDER_GET,
+    ST_XAPI_PROVIDER_LIST,
+    ST_XAPI_PROVIDER_REMOVE,
+    ST_XAPI_ACTOR_GET,
+    ST_XAPI_ACTOR_PUT,
+    ST_XAPI_ACTOR_BY_NAME,
+    ST_XAPI_ACTOR_BY_EMAIL,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -559,6 +574,19 @@ static const char *const sql[ST__COUNT] = {
     [ST_AGS_STAMP_PUT] = "INSERT INTO ags_stamps (person_id, link_pk, last_ms) VALUES (?, ?, ?)"
                          " ON CONFLICT (person_id, link_pk) DO UPDATE SET"
                          " last_ms = MAX(last_ms, excluded.last_ms)",
+    [ST_XAPI_PROVIDER_ADD] = "INSERT INTO xapi_providers (name, secret_hash, created)"
+                             " VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+    [ST_XAPI_PROVIDER_GET] = "SELECT secret_hash, created FROM xapi_providers WHERE name = ?",
+    [ST_XAPI_PROVIDER_LIST] = "SELECT name, created FROM xapi_providers ORDER BY name",
+    [ST_XAPI_PROVIDER_REMOVE] = "DELETE FROM xapi_providers WHERE name = ?",
+    [ST_XAPI_ACTOR_GET] = "SELECT name FROM xapi_actors WHERE person_id = ?",
+    [ST_XAPI_ACTOR_PUT] = "INSERT INTO xapi_actors (person_id, name, created) VALUES (?, ?, ?)"
+                          " ON CONFLICT (person_id) DO NOTHING",
+    [ST_XAPI_ACTOR_BY_NAME] = "SELECT COALESCE(p.alias_of, p.id) FROM xapi_actors a"
+                              " JOIN persons p ON p.id = a.person_id WHERE a.name = ?",
+    [ST_XAPI_ACTOR_BY_EMAIL] = "SELECT COALESCE(alias_of, id) FROM persons"
+                               " WHERE email IS NOT NULL AND lower(email) = lower(?)"
+                               " ORDER BY COALESCE(alias_of, id) LIMIT 1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -3113,6 +3141,193 @@ static lti_status_t sq_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t 
     return rv;
 }
 
+static lti_status_t sq_xapi_provider_add(lti_store_t *s, const char *name,
+                                         const char *secret_hash, int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_XAPI_PROVIDER_ADD, err)) != NULL) {
+        bind_text(st, 1, name);
+        bind_text(st, 2, secret_hash);
+        sqlite3_bind_int64(st, 3, now);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_EXISTS, "provider_exists",
+                         "provider '%s' exists (remove it first to give it a new secret)",
+                         name);
+    }
+    return rv;
+}
+
+static lti_status_t sq_xapi_provider_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                         lti_xapi_provider_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_XAPI_PROVIDER_GET, err)) != NULL) {
+        bind_text(st, 1, name);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out->name = apr_pstrdup(p, name);
+            out->secret_hash = col_text(p, st, 0);
+            out->created = sqlite3_column_int64(st, 1);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'",
+                             name);
+        }
+        else {
+            rv = db_err(q, err, "provider get");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_xapi_provider_list(lti_store_t *s, apr_pool_t *p,
+                                          apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 4, sizeof(lti_xapi_provider_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_XAPI_PROVIDER_LIST, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_xapi_provider_t *e = apr_array_push(*out);
+
+            e->name = col_text(p, st, 0);
+            e->secret_hash = NULL;
+            e->created = sqlite3_column_int64(st, 1);
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "provider list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_xapi_provider_remove(lti_store_t *s, const char *name, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_XAPI_PROVIDER_REMOVE, err)) != NULL) {
+        bind_text(st, 1, name);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'", name);
+    }
+    return rv;
+}
+
+/* The stored account name of person into *name (NULL when none).  Lock held. */
+static lti_status_t actor_get_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                     const char **name, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_XAPI_ACTOR_GET, err);
+    int rc;
+
+    *name = NULL;
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *name = col_text(p, st, 0);
+    }
+    done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "xapi actor");
+}
+
+static lti_status_t sq_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *candidate, int64_t now, const char **name,
+                                  lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    LOCK(q);
+    /* Reads first: a page view writes only the first time. */
+    rv = actor_get_locked(q, p, person_id, name, err);
+    if (rv == LTI_OK && *name == NULL) {
+        rv = begin(q, err);
+        if (rv == LTI_OK && (st = stmt(q, ST_XAPI_ACTOR_PUT, err)) == NULL) {
+            rv = LTI_ERR_STORE;
+        }
+        if (rv == LTI_OK) {
+            sqlite3_bind_int64(st, 1, person_id);
+            bind_text(st, 2, candidate);
+            sqlite3_bind_int64(st, 3, now);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+        if (rv == LTI_OK) {
+            rv = actor_get_locked(q, p, person_id, name, err);
+        }
+        if (rv == LTI_OK) {
+            rv = commit(q, err);
+        }
+        else {
+            rollback(q);
+        }
+        if (rv == LTI_OK && *name == NULL) {
+            rv = lti_err_set(err, LTI_ERR_STORE, "store_error", "no xAPI account stored");
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
+                                       int64_t *person_id, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, name ? ST_XAPI_ACTOR_BY_NAME : ST_XAPI_ACTOR_BY_EMAIL, err)) != NULL) {
+        bind_text(st, 1, name ? name : email);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *person_id = sqlite3_column_int64(st, 0);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "xapi_actor_unknown",
+                             "no learner with this xAPI actor");
+        }
+        else {
+            rv = db_err(q, err, "xapi actor find");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3150,6 +3365,12 @@ static const lti_store_ops_t sqlite_ops = {
     .jwks_refetch_claim = sq_jwks_refetch_claim,
     .setting_get = sq_setting_get,
     .setting_add = sq_setting_add,
+    .xapi_provider_add = sq_xapi_provider_add,
+    .xapi_provider_get = sq_xapi_provider_get,
+    .xapi_provider_list = sq_xapi_provider_list,
+    .xapi_provider_remove = sq_xapi_provider_remove,
+    .xapi_actor = sq_xapi_actor,
+    .xapi_actor_find = sq_xapi_actor_find,
     .progress_record = sq_progress_record,
     .progress_on_launch = sq_progress_on_launch,
     .result_get = sq_result_get,
