@@ -901,29 +901,101 @@ out:
     return rv;
 }
 
+/* Rows named by a key with one text value and a creation time (LTI 1.1 consumers, xAPI
+ * providers) share these: statement id st_id, the lock taken here. */
+
+/* Runs st_id with (key, value, now), or with replace (value, key); *changes its row count. */
+static lti_status_t keyed_put(sq_t *q, int st_id, int replace, const char *key,
+                              const char *value, int64_t now, int *changes, lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    *changes = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, replace ? 2 : 1, key);
+        bind_text(st, replace ? 1 : 2, value);
+        if (!replace) {
+            sqlite3_bind_int64(st, 3, now);
+        }
+        rv = exec_stmt(q, st, changes, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* The (value, created) row of key: *found says whether there is one. */
+static lti_status_t keyed_get(sq_t *q, apr_pool_t *p, int st_id, const char *key,
+                              const char **value, int64_t *created, int *found, lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *found = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *value = col_text(p, st, 0);
+            *created = sqlite3_column_int64(st, 1);
+            *found = 1;
+        }
+        rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "get");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* Every (key, created) row, pushed to out by push. */
+static lti_status_t keyed_list(sq_t *q, apr_pool_t *p, int st_id, apr_array_header_t *out,
+                               void (*push)(apr_array_header_t *out, const char *key,
+                                            int64_t created),
+                               lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            push(out, col_text(p, st, 0), sqlite3_column_int64(st, 1));
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* Deletes key's row; *changes says whether there was one. */
+static lti_status_t keyed_remove(sq_t *q, int st_id, const char *key, int *changes,
+                                 lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    *changes = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, 1, key);
+        rv = exec_stmt(q, st, changes, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char *secret,
                                     int replace, int64_t now, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_put(s->impl, replace ? ST_CONSUMER_REPLACE : ST_CONSUMER_ADD,
+                                replace, key, secret, now, &changes, err);
 
-    LOCK(q);
-    st = stmt(q, replace ? ST_CONSUMER_REPLACE : ST_CONSUMER_ADD, err);
-    if (st != NULL) {
-        if (replace) {
-            bind_text(st, 1, secret);
-            bind_text(st, 2, key);
-        }
-        else {
-            bind_text(st, 1, key);
-            bind_text(st, 2, secret);
-            sqlite3_bind_int64(st, 3, now);
-        }
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = replace ? lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
                                    "no consumer '%s'", key)
@@ -937,75 +1009,38 @@ static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char 
 static lti_status_t sq_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
                                     lti_consumer_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
+    int found;
+    lti_status_t rv = keyed_get(s->impl, p, ST_CONSUMER_GET, key, &out->secret, &out->created,
+                                &found, err);
 
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_GET, err);
-    if (st != NULL) {
-        bind_text(st, 1, key);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            out->key = apr_pstrdup(p, key);
-            out->secret = col_text(p, st, 0);
-            out->created = sqlite3_column_int64(st, 1);
-            rv = LTI_OK;
-        }
-        else if (rc == SQLITE_DONE) {
-            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
-                             "no consumer '%s'", key);
-        }
-        else {
-            rv = db_err(q, err, "consumer get");
-        }
-        done(st);
+    if (rv == LTI_OK && !found) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown", "no consumer '%s'", key);
     }
-    UNLOCK(q);
+    out->key = apr_pstrdup(p, key);
     return rv;
+}
+
+static void push_consumer(apr_array_header_t *out, const char *key, int64_t created)
+{
+    lti_consumer_t *c = apr_array_push(out);
+
+    c->key = key;
+    c->secret = NULL;
+    c->created = created;
 }
 
 static lti_status_t sq_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
                                      lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
-
     *out = apr_array_make(p, 8, sizeof(lti_consumer_t));
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_LIST, err);
-    if (st != NULL) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            lti_consumer_t *c = apr_array_push(*out);
-
-            c->key = col_text(p, st, 0);
-            c->secret = NULL;
-            c->created = sqlite3_column_int64(st, 1);
-        }
-        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "consumer list");
-        done(st);
-    }
-    UNLOCK(q);
-    return rv;
+    return keyed_list(s->impl, p, ST_CONSUMER_LIST, *out, push_consumer, err);
 }
 
 static lti_status_t sq_consumer_remove(lti_store_t *s, const char *key, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_remove(s->impl, ST_CONSUMER_REMOVE, key, &changes, err);
 
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_REMOVE, err);
-    if (st != NULL) {
-        bind_text(st, 1, key);
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown", "no consumer '%s'", key);
     }
@@ -3144,19 +3179,10 @@ static lti_status_t sq_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t 
 static lti_status_t sq_xapi_provider_add(lti_store_t *s, const char *name,
                                          const char *secret_hash, int64_t now, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_put(s->impl, ST_XAPI_PROVIDER_ADD, 0, name, secret_hash, now,
+                                &changes, err);
 
-    LOCK(q);
-    if ((st = stmt(q, ST_XAPI_PROVIDER_ADD, err)) != NULL) {
-        bind_text(st, 1, name);
-        bind_text(st, 2, secret_hash);
-        sqlite3_bind_int64(st, 3, now);
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = lti_err_set(err, LTI_ERR_EXISTS, "provider_exists",
                          "provider '%s' exists (remove it first to give it a new secret)",
@@ -3168,72 +3194,39 @@ static lti_status_t sq_xapi_provider_add(lti_store_t *s, const char *name,
 static lti_status_t sq_xapi_provider_get(lti_store_t *s, apr_pool_t *p, const char *name,
                                          lti_xapi_provider_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
+    int found;
+    lti_status_t rv = keyed_get(s->impl, p, ST_XAPI_PROVIDER_GET, name, &out->secret_hash,
+                                &out->created, &found, err);
 
-    LOCK(q);
-    if ((st = stmt(q, ST_XAPI_PROVIDER_GET, err)) != NULL) {
-        bind_text(st, 1, name);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            out->name = apr_pstrdup(p, name);
-            out->secret_hash = col_text(p, st, 0);
-            out->created = sqlite3_column_int64(st, 1);
-            rv = LTI_OK;
-        }
-        else if (rc == SQLITE_DONE) {
-            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'",
-                             name);
-        }
-        else {
-            rv = db_err(q, err, "provider get");
-        }
-        done(st);
+    if (rv == LTI_OK && !found) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'",
+                           name);
     }
-    UNLOCK(q);
+    out->name = apr_pstrdup(p, name);
     return rv;
+}
+
+static void push_provider(apr_array_header_t *out, const char *name, int64_t created)
+{
+    lti_xapi_provider_t *e = apr_array_push(out);
+
+    e->name = name;
+    e->secret_hash = NULL;
+    e->created = created;
 }
 
 static lti_status_t sq_xapi_provider_list(lti_store_t *s, apr_pool_t *p,
                                           apr_array_header_t **out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
-
     *out = apr_array_make(p, 4, sizeof(lti_xapi_provider_t));
-    LOCK(q);
-    if ((st = stmt(q, ST_XAPI_PROVIDER_LIST, err)) != NULL) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            lti_xapi_provider_t *e = apr_array_push(*out);
-
-            e->name = col_text(p, st, 0);
-            e->secret_hash = NULL;
-            e->created = sqlite3_column_int64(st, 1);
-        }
-        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "provider list");
-        done(st);
-    }
-    UNLOCK(q);
-    return rv;
+    return keyed_list(s->impl, p, ST_XAPI_PROVIDER_LIST, *out, push_provider, err);
 }
 
 static lti_status_t sq_xapi_provider_remove(lti_store_t *s, const char *name, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_remove(s->impl, ST_XAPI_PROVIDER_REMOVE, name, &changes, err);
 
-    LOCK(q);
-    if ((st = stmt(q, ST_XAPI_PROVIDER_REMOVE, err)) != NULL) {
-        bind_text(st, 1, name);
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'", name);
     }

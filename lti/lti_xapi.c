@@ -522,26 +522,13 @@ lti_status_t lti_xapi_secret_new(apr_pool_t *p, const char **secret, const char 
                                  lti_err_t *err)
 {
     unsigned char raw[32];
-    const char *salt = lti_random_hex(p, 16);
-    char *b64;
+    const char *salt = lti_random_hex(p, 16), *b64;
 
     if (salt == NULL || lti_random(raw, sizeof(raw), err) != LTI_OK) {
         return lti_err_set(err, LTI_ERR_CRYPTO, "random", "no random bytes for a secret");
     }
     /* base64url without padding: safe in a shell, a URL and a Basic header. */
-    b64 = apr_pstrdup(p, lti_base64(p, raw, sizeof(raw)));
-    for (char *c = b64; *c; c++) {
-        if (*c == '+') {
-            *c = '-';
-        }
-        else if (*c == '/') {
-            *c = '_';
-        }
-        else if (*c == '=') {
-            *c = '\0';
-            break;
-        }
-    }
+    b64 = lti_base64url(p, raw, sizeof(raw));
     *secret = b64;
     *hash = lti_xapi_secret_hash(p, salt, b64);
     return LTI_OK;

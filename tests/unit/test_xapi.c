@@ -17,16 +17,7 @@
 
 static char tmpdir[] = "/tmp/ptech-xapi-XXXXXX";
 
-static lti_catalog_t *catalog(apr_pool_t *p)
-{
-    lti_catalog_t *cat;
-    lti_err_t err;
-
-    if (lti_catalog_load_file(p, unit_path(p, "conf/catalog.xml"), &cat, NULL, &err) != LTI_OK) {
-        fail_msg("catalog: %s", err.text);
-    }
-    return cat;
-}
+#define catalog unit_catalog
 
 /* A statement with the given actor, verb name, object IRI and extra members ("" or
  * ",\"result\":..."). */
