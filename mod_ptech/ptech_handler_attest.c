@@ -155,10 +155,12 @@ int ptech_course_attest(request_rec *r, lti_store_t *store, const lti_session_t 
         return rv;
     }
     if (lti_parse_int64(lti_kv_get(form, "person") ? lti_kv_get(form, "person") : "", &person)
-            != 0
-        || lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK) {
+        != 0) {
         return ptech_error_page(r, HTTP_BAD_REQUEST, lang, "Choose a learner of this activity.",
                                 "attest_unknown_learner", 1);
+    }
+    if (lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, lang, 0);
     }
     for (int i = 0; i < learners->nelts; i++) {
         const lti_learner_t *l = &APR_ARRAY_IDX(learners, i, lti_learner_t);

@@ -239,10 +239,13 @@ def test_700_attestation(xg):
                          400, "module_unknown")
     pt.assert_error_page(attest(t_sid, {"csrf": csrf, "person": "999999", "module": ""}),
                          400, "attest_unknown_learner")
+    pt.assert_error_page(attest(t_sid, {"csrf": csrf, "person": "x", "module": ""}),
+                         400, "attest_unknown_learner")
     assert g.srv.count("progress") == 0 and g.srv.count("outbox") == 0
     assert [r[0] for r in g.srv.sql("SELECT reason FROM audit WHERE id > ? ORDER BY id",
                                     (audit0,))] == ["csrf", "csrf", "attest_forbidden",
-                                                    "module_unknown", "attest_unknown_learner"]
+                                                    "module_unknown", "attest_unknown_learner",
+                                                    "attest_unknown_learner"]
     # One module, then the whole course.
     r = attest(t_sid, {"csrf": csrf, "person": person, "module": MODULES[0]})
     assert r.status_code == 303, r.text
