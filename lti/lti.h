@@ -20,5 +20,6 @@
 #include "lti_pox.h"
 #include "lti_outbox.h"
 #include "lti_messages.h"
+#include "lti_xapi.h"
 
 #endif
