@@ -20,6 +20,7 @@
 #include "lti_pox.h"
 #include "lti_outbox.h"
 #include "lti_messages.h"
+#include "lti_xapi.h"
 #include "lti_badge.h"
 
 #endif

@@ -105,24 +105,10 @@ static void wipe_on_cleanup(apr_pool_t *p, void *buf, size_t len)
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-/* base64url without padding of len bytes (lti_base64 with the URL alphabet). */
+/* base64url without padding of len bytes (lti_util's, writable for callers here). */
 static char *b64url_encode(apr_pool_t *p, const unsigned char *buf, size_t len)
 {
-    char *s = (char *)lti_base64(p, buf, len);
-
-    for (char *c = s; *c; c++) {
-        if (*c == '+') {
-            *c = '-';
-        }
-        else if (*c == '/') {
-            *c = '_';
-        }
-        else if (*c == '=') {
-            *c = '\0';
-            break;
-        }
-    }
-    return s;
+    return (char *)lti_base64url(p, buf, len);
 }
 
 /* Each base64url character as base64 spells it; 0 for a byte that is not one.  One table

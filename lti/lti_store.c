@@ -406,6 +406,45 @@ lti_status_t lti_store_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t 
     return logged("ags_stamp_put", s->ops->ags_stamp_put(s, person_id, link_pk, ms, err), err);
 }
 
+lti_status_t lti_store_xapi_provider_add(lti_store_t *s, const char *name,
+                                         const char *secret_hash, int64_t now, lti_err_t *err)
+{
+    return logged("xapi_provider_add",
+                  s->ops->xapi_provider_add(s, name, secret_hash, now, err), err);
+}
+
+lti_status_t lti_store_xapi_provider_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                         lti_xapi_provider_t *out, lti_err_t *err)
+{
+    return logged("xapi_provider_get", s->ops->xapi_provider_get(s, p, name, out, err), err);
+}
+
+lti_status_t lti_store_xapi_provider_list(lti_store_t *s, apr_pool_t *p,
+                                          apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("xapi_provider_list", s->ops->xapi_provider_list(s, p, out, err), err);
+}
+
+lti_status_t lti_store_xapi_provider_remove(lti_store_t *s, const char *name, lti_err_t *err)
+{
+    return logged("xapi_provider_remove", s->ops->xapi_provider_remove(s, name, err), err);
+}
+
+lti_status_t lti_store_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *candidate, int64_t now, const char **name,
+                                  lti_err_t *err)
+{
+    return logged("xapi_actor",
+                  s->ops->xapi_actor(s, p, person_id, candidate, now, name, err), err);
+}
+
+lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
+                                       int64_t *person_id, lti_err_t *err)
+{
+    return logged("xapi_actor_find",
+                  s->ops->xapi_actor_find(s, name, email, person_id, err), err);
+}
+
 lti_status_t lti_store_badge_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                   apr_array_header_t **out, lti_err_t *err)
 {

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 9
+#define LTI_STORE_SCHEMA_VERSION 10
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -212,6 +212,12 @@ typedef struct lti_ags_target_t {
     int64_t last_ms;            /* timestamp of the last score sent there, 0 if none */
 } lti_ags_target_t;
 
+/* An xAPI content provider (ptechctl provider add); secret_hash from lti_xapi_secret_new,
+ * filled only by lti_store_xapi_provider_get. */
+typedef struct lti_xapi_provider_t {
+    const char *name, *secret_hash;
+    int64_t created;
+} lti_xapi_provider_t;
 /* An Open Badges assertion the tool awarded (one per person and course, made in the
  * transaction that makes the course result "passed"). */
 typedef struct lti_badge_award_t {
@@ -307,6 +313,18 @@ typedef struct lti_store_ops_t {
                              int64_t now, int64_t expires, lti_err_t *err);
     lti_status_t (*jwks_refetch_claim)(lti_store_t *s, int64_t platform_id, int64_t now,
                                        int64_t interval, int *allowed, lti_err_t *err);
+    lti_status_t (*xapi_provider_add)(lti_store_t *s, const char *name,
+                                      const char *secret_hash, int64_t now, lti_err_t *err);
+    lti_status_t (*xapi_provider_get)(lti_store_t *s, apr_pool_t *p, const char *name,
+                                      lti_xapi_provider_t *out, lti_err_t *err);
+    lti_status_t (*xapi_provider_list)(lti_store_t *s, apr_pool_t *p,
+                                       apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*xapi_provider_remove)(lti_store_t *s, const char *name, lti_err_t *err);
+    lti_status_t (*xapi_actor)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                               const char *candidate, int64_t now, const char **name,
+                               lti_err_t *err);
+    lti_status_t (*xapi_actor_find)(lti_store_t *s, const char *name, const char *email,
+                                    int64_t *person_id, lti_err_t *err);
     lti_status_t (*progress_record)(lti_store_t *s, apr_pool_t *p,
                                     const apr_array_header_t *rows, int64_t now,
                                     lti_result_fn *fn, void *baton,
@@ -609,6 +627,32 @@ lti_status_t lti_store_ags_target(lti_store_t *s, apr_pool_t *p, int64_t person_
 lti_status_t lti_store_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t link_pk,
                                      int64_t ms, lti_err_t *err);
 
+/* Adds an xAPI content provider with the stored form of its secret.  LTI_ERR_EXISTS if
+ * name exists. */
+lti_status_t lti_store_xapi_provider_add(lti_store_t *s, const char *name,
+                                         const char *secret_hash, int64_t now, lti_err_t *err);
+
+/* A provider with its secret hash.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_xapi_provider_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                         lti_xapi_provider_t *out, lti_err_t *err);
+
+/* All providers (lti_xapi_provider_t, secret_hash NULL), by name. */
+lti_status_t lti_store_xapi_provider_list(lti_store_t *s, apr_pool_t *p,
+                                          apr_array_header_t **out, lti_err_t *err);
+
+/* Removes a provider.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_xapi_provider_remove(lti_store_t *s, const char *name, lti_err_t *err);
+
+/* The person's xAPI account name: the stored one, else candidate (a fresh random id) is
+ * stored and returned, so the name is stable once given out. */
+lti_status_t lti_store_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *candidate, int64_t now, const char **name,
+                                  lti_err_t *err);
+
+/* The person (an alias stands for its person) with the xAPI account name, or when name is
+ * NULL, a person whose email is email (case-insensitive).  LTI_ERR_NOT_FOUND if none. */
+lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
+                                       int64_t *person_id, lti_err_t *err);
 /* The tool's badge awards (lti_badge_award_t), newest first: person_id 0 for every
  * person's, else that person's. */
 lti_status_t lti_store_badge_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,

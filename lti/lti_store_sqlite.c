@@ -171,7 +171,13 @@ static const char *const migrations[] = {
     "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), last_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (person_id, link_pk));",
 
-    /* 8 -> 9: Open Badges the tool awarded (one per person and course; the salt is derived
+    /* 8 -> 9: xAPI content providers (a salted hash of each secret, never the secret) and
+     * each learner's opaque xAPI account name, given out in content links */
+    "CREATE TABLE xapi_providers (name TEXT PRIMARY KEY, secret_hash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE xapi_actors (person_id INTEGER PRIMARY KEY REFERENCES persons(id),"
+    "  name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
+    /* 9 -> 10: Open Badges the tool awarded (one per person and course; the salt is derived
      * from the secret key, never stored), and IBM badge evidence waiting for an
      * instructor (one waiting per person and course) */
     "CREATE TABLE badge_awards (id TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
@@ -266,6 +272,14 @@ enum {
     ST_OUTBOX_PURGE,
     ST_AGS_TARGET,
     ST_AGS_STAMP_PUT,
+    ST_XAPI_PROVIDER_ADD,
+    ST_XAPI_PROVIDER_GET,
+    ST_XAPI_PROVIDER_LIST,
+    ST_XAPI_PROVIDER_REMOVE,
+    ST_XAPI_ACTOR_GET,
+    ST_XAPI_ACTOR_PUT,
+    ST_XAPI_ACTOR_BY_NAME,
+    ST_XAPI_ACTOR_BY_EMAIL,
     ST_BADGE_AWARD,
     ST_BADGE_LIST,
     ST_BADGE_GET,
@@ -584,6 +598,19 @@ static const char *const sql[ST__COUNT] = {
     [ST_AGS_STAMP_PUT] = "INSERT INTO ags_stamps (person_id, link_pk, last_ms) VALUES (?, ?, ?)"
                          " ON CONFLICT (person_id, link_pk) DO UPDATE SET"
                          " last_ms = MAX(last_ms, excluded.last_ms)",
+    [ST_XAPI_PROVIDER_ADD] = "INSERT INTO xapi_providers (name, secret_hash, created)"
+                             " VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+    [ST_XAPI_PROVIDER_GET] = "SELECT secret_hash, created FROM xapi_providers WHERE name = ?",
+    [ST_XAPI_PROVIDER_LIST] = "SELECT name, created FROM xapi_providers ORDER BY name",
+    [ST_XAPI_PROVIDER_REMOVE] = "DELETE FROM xapi_providers WHERE name = ?",
+    [ST_XAPI_ACTOR_GET] = "SELECT name FROM xapi_actors WHERE person_id = ?",
+    [ST_XAPI_ACTOR_PUT] = "INSERT INTO xapi_actors (person_id, name, created) VALUES (?, ?, ?)"
+                          " ON CONFLICT (person_id) DO NOTHING",
+    [ST_XAPI_ACTOR_BY_NAME] = "SELECT COALESCE(p.alias_of, p.id) FROM xapi_actors a"
+                              " JOIN persons p ON p.id = a.person_id WHERE a.name = ?",
+    [ST_XAPI_ACTOR_BY_EMAIL] = "SELECT COALESCE(alias_of, id) FROM persons"
+                               " WHERE email IS NOT NULL AND lower(email) = lower(?)"
+                               " ORDER BY COALESCE(alias_of, id) LIMIT 1",
     /* Once per person and course: a later pass (or a fail, then a pass) keeps the first. */
     [ST_BADGE_AWARD] =
         "INSERT INTO badge_awards (id, person_id, course_id, email, score, evidence, issued)"
@@ -931,29 +958,101 @@ out:
     return rv;
 }
 
+/* Rows named by a key with one text value and a creation time (LTI 1.1 consumers, xAPI
+ * providers) share these: statement id st_id, the lock taken here. */
+
+/* Runs st_id with (key, value, now), or with replace (value, key); *changes its row count. */
+static lti_status_t keyed_put(sq_t *q, int st_id, int replace, const char *key,
+                              const char *value, int64_t now, int *changes, lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    *changes = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, replace ? 2 : 1, key);
+        bind_text(st, replace ? 1 : 2, value);
+        if (!replace) {
+            sqlite3_bind_int64(st, 3, now);
+        }
+        rv = exec_stmt(q, st, changes, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* The (value, created) row of key: *found says whether there is one. */
+static lti_status_t keyed_get(sq_t *q, apr_pool_t *p, int st_id, const char *key,
+                              const char **value, int64_t *created, int *found, lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *found = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *value = col_text(p, st, 0);
+            *created = sqlite3_column_int64(st, 1);
+            *found = 1;
+        }
+        rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "get");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* Every (key, created) row, pushed to out by push. */
+static lti_status_t keyed_list(sq_t *q, apr_pool_t *p, int st_id, apr_array_header_t *out,
+                               void (*push)(apr_array_header_t *out, const char *key,
+                                            int64_t created),
+                               lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            push(out, col_text(p, st, 0), sqlite3_column_int64(st, 1));
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "list");
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+/* Deletes key's row; *changes says whether there was one. */
+static lti_status_t keyed_remove(sq_t *q, int st_id, const char *key, int *changes,
+                                 lti_err_t *err)
+{
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    *changes = 0;
+    LOCK(q);
+    if ((st = stmt(q, st_id, err)) != NULL) {
+        bind_text(st, 1, key);
+        rv = exec_stmt(q, st, changes, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char *secret,
                                     int replace, int64_t now, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_put(s->impl, replace ? ST_CONSUMER_REPLACE : ST_CONSUMER_ADD,
+                                replace, key, secret, now, &changes, err);
 
-    LOCK(q);
-    st = stmt(q, replace ? ST_CONSUMER_REPLACE : ST_CONSUMER_ADD, err);
-    if (st != NULL) {
-        if (replace) {
-            bind_text(st, 1, secret);
-            bind_text(st, 2, key);
-        }
-        else {
-            bind_text(st, 1, key);
-            bind_text(st, 2, secret);
-            sqlite3_bind_int64(st, 3, now);
-        }
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = replace ? lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
                                    "no consumer '%s'", key)
@@ -967,75 +1066,38 @@ static lti_status_t sq_consumer_add(lti_store_t *s, const char *key, const char 
 static lti_status_t sq_consumer_get(lti_store_t *s, apr_pool_t *p, const char *key,
                                     lti_consumer_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
+    int found;
+    lti_status_t rv = keyed_get(s->impl, p, ST_CONSUMER_GET, key, &out->secret, &out->created,
+                                &found, err);
 
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_GET, err);
-    if (st != NULL) {
-        bind_text(st, 1, key);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            out->key = apr_pstrdup(p, key);
-            out->secret = col_text(p, st, 0);
-            out->created = sqlite3_column_int64(st, 1);
-            rv = LTI_OK;
-        }
-        else if (rc == SQLITE_DONE) {
-            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown",
-                             "no consumer '%s'", key);
-        }
-        else {
-            rv = db_err(q, err, "consumer get");
-        }
-        done(st);
+    if (rv == LTI_OK && !found) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown", "no consumer '%s'", key);
     }
-    UNLOCK(q);
+    out->key = apr_pstrdup(p, key);
     return rv;
+}
+
+static void push_consumer(apr_array_header_t *out, const char *key, int64_t created)
+{
+    lti_consumer_t *c = apr_array_push(out);
+
+    c->key = key;
+    c->secret = NULL;
+    c->created = created;
 }
 
 static lti_status_t sq_consumer_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
                                      lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int rc;
-
     *out = apr_array_make(p, 8, sizeof(lti_consumer_t));
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_LIST, err);
-    if (st != NULL) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            lti_consumer_t *c = apr_array_push(*out);
-
-            c->key = col_text(p, st, 0);
-            c->secret = NULL;
-            c->created = sqlite3_column_int64(st, 1);
-        }
-        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "consumer list");
-        done(st);
-    }
-    UNLOCK(q);
-    return rv;
+    return keyed_list(s->impl, p, ST_CONSUMER_LIST, *out, push_consumer, err);
 }
 
 static lti_status_t sq_consumer_remove(lti_store_t *s, const char *key, lti_err_t *err)
 {
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
+    int changes;
+    lti_status_t rv = keyed_remove(s->impl, ST_CONSUMER_REMOVE, key, &changes, err);
 
-    LOCK(q);
-    st = stmt(q, ST_CONSUMER_REMOVE, err);
-    if (st != NULL) {
-        bind_text(st, 1, key);
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
     if (rv == LTI_OK && changes == 0) {
         rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "consumer_unknown", "no consumer '%s'", key);
     }
@@ -3209,6 +3271,151 @@ static lti_status_t sq_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t 
     return rv;
 }
 
+static lti_status_t sq_xapi_provider_add(lti_store_t *s, const char *name,
+                                         const char *secret_hash, int64_t now, lti_err_t *err)
+{
+    int changes;
+    lti_status_t rv = keyed_put(s->impl, ST_XAPI_PROVIDER_ADD, 0, name, secret_hash, now,
+                                &changes, err);
+
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_EXISTS, "provider_exists",
+                         "provider '%s' exists (remove it first to give it a new secret)",
+                         name);
+    }
+    return rv;
+}
+
+static lti_status_t sq_xapi_provider_get(lti_store_t *s, apr_pool_t *p, const char *name,
+                                         lti_xapi_provider_t *out, lti_err_t *err)
+{
+    int found;
+    lti_status_t rv = keyed_get(s->impl, p, ST_XAPI_PROVIDER_GET, name, &out->secret_hash,
+                                &out->created, &found, err);
+
+    if (rv == LTI_OK && !found) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'",
+                           name);
+    }
+    out->name = apr_pstrdup(p, name);
+    return rv;
+}
+
+static void push_provider(apr_array_header_t *out, const char *name, int64_t created)
+{
+    lti_xapi_provider_t *e = apr_array_push(out);
+
+    e->name = name;
+    e->secret_hash = NULL;
+    e->created = created;
+}
+
+static lti_status_t sq_xapi_provider_list(lti_store_t *s, apr_pool_t *p,
+                                          apr_array_header_t **out, lti_err_t *err)
+{
+    *out = apr_array_make(p, 4, sizeof(lti_xapi_provider_t));
+    return keyed_list(s->impl, p, ST_XAPI_PROVIDER_LIST, *out, push_provider, err);
+}
+
+static lti_status_t sq_xapi_provider_remove(lti_store_t *s, const char *name, lti_err_t *err)
+{
+    int changes;
+    lti_status_t rv = keyed_remove(s->impl, ST_XAPI_PROVIDER_REMOVE, name, &changes, err);
+
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "provider_unknown", "no provider '%s'", name);
+    }
+    return rv;
+}
+
+/* The stored account name of person into *name (NULL when none).  Lock held. */
+static lti_status_t actor_get_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                     const char **name, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_XAPI_ACTOR_GET, err);
+    int rc;
+
+    *name = NULL;
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *name = col_text(p, st, 0);
+    }
+    done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "xapi actor");
+}
+
+static lti_status_t sq_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *candidate, int64_t now, const char **name,
+                                  lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+
+    LOCK(q);
+    /* Reads first: a page view writes only the first time. */
+    rv = actor_get_locked(q, p, person_id, name, err);
+    if (rv == LTI_OK && *name == NULL) {
+        rv = begin(q, err);
+        if (rv == LTI_OK && (st = stmt(q, ST_XAPI_ACTOR_PUT, err)) == NULL) {
+            rv = LTI_ERR_STORE;
+        }
+        if (rv == LTI_OK) {
+            sqlite3_bind_int64(st, 1, person_id);
+            bind_text(st, 2, candidate);
+            sqlite3_bind_int64(st, 3, now);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+        if (rv == LTI_OK) {
+            rv = actor_get_locked(q, p, person_id, name, err);
+        }
+        if (rv == LTI_OK) {
+            rv = commit(q, err);
+        }
+        else {
+            rollback(q);
+        }
+        if (rv == LTI_OK && *name == NULL) {
+            rv = lti_err_set(err, LTI_ERR_STORE, "store_error", "no xAPI account stored");
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
+                                       int64_t *person_id, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, name ? ST_XAPI_ACTOR_BY_NAME : ST_XAPI_ACTOR_BY_EMAIL, err)) != NULL) {
+        bind_text(st, 1, name ? name : email);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *person_id = sqlite3_column_int64(st, 0);
+            rv = LTI_OK;
+        }
+        else if (rc == SQLITE_DONE) {
+            rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "xapi_actor_unknown",
+                             "no learner with this xAPI actor");
+        }
+        else {
+            rv = db_err(q, err, "xapi actor find");
+        }
+        done(st);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 /* Reads a row of ST_BADGE_LIST / ST_BADGE_GET. */
 static void badge_cols(apr_pool_t *p, sqlite3_stmt *st, lti_badge_award_t *b)
 {
@@ -3482,6 +3689,12 @@ static const lti_store_ops_t sqlite_ops = {
     .jwks_refetch_claim = sq_jwks_refetch_claim,
     .setting_get = sq_setting_get,
     .setting_add = sq_setting_add,
+    .xapi_provider_add = sq_xapi_provider_add,
+    .xapi_provider_get = sq_xapi_provider_get,
+    .xapi_provider_list = sq_xapi_provider_list,
+    .xapi_provider_remove = sq_xapi_provider_remove,
+    .xapi_actor = sq_xapi_actor,
+    .xapi_actor_find = sq_xapi_actor_find,
     .progress_record = sq_progress_record,
     .progress_on_launch = sq_progress_on_launch,
     .result_get = sq_result_get,

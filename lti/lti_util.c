@@ -238,6 +238,25 @@ const char *lti_base64(apr_pool_t *p, const unsigned char *buf, size_t len)
     return out;
 }
 
+const char *lti_base64url(apr_pool_t *p, const unsigned char *buf, size_t len)
+{
+    char *s = (char *)lti_base64(p, buf, len);
+
+    for (char *c = s; *c; c++) {
+        if (*c == '+') {
+            *c = '-';
+        }
+        else if (*c == '/') {
+            *c = '_';
+        }
+        else if (*c == '=') {
+            *c = '\0';
+            break;
+        }
+    }
+    return s;
+}
+
 int lti_parse_int64(const char *s, int64_t *out)
 {
     char *end;

@@ -64,6 +64,9 @@ const char *lti_sha256_hex(apr_pool_t *p, const void *buf, size_t len);
 /* Standard base64 (with padding) of len bytes. */
 const char *lti_base64(apr_pool_t *p, const unsigned char *buf, size_t len);
 
+/* base64url without padding (RFC 4648 section 5) of len bytes. */
+const char *lti_base64url(apr_pool_t *p, const unsigned char *buf, size_t len);
+
 /* Parses a decimal int64 that must span the whole string; returns 0 on success. */
 int lti_parse_int64(const char *s, int64_t *out);
 

@@ -123,6 +123,29 @@ int ptech_handle_launch13(request_rec *r);
 int ptech_handle_jwks(request_rec *r);
 int ptech_handle_register(request_rec *r);
 int ptech_handle_admin(request_rec *r);
+/* ---- progress from the course pages (ptech_handler_attest.c) ---- */
+/* The person's xAPI account name (made and stored on first use), or NULL (logged). */
+const char *ptech_xapi_actor_name(request_rec *r, lti_store_t *store, int64_t person_id);
+/* The instructor page's cell with the attestation form for learner l (empty when s may
+ * not attest or l is staff). */
+void ptech_render_attest(request_rec *r, const lti_session_t *s, const lti_course_t *course,
+                         const char *lang, const lti_learner_t *l);
+/* The learner page's "simulate progress" card (PTechDemoPlatform On only). */
+void ptech_render_simulate(request_rec *r, const lti_session_t *s, const lti_course_t *course,
+                           const char *lang);
+/* POST /ptech/course/attest and /ptech/course/simulate. */
+int ptech_course_attest(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                        const lti_catalog_t *cat, const char *lang);
+int ptech_course_simulate(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                          const lti_catalog_t *cat, const char *lang);
+
+/* /ptech/xapi/... (rest: what follows /xapi). */
+int ptech_handle_xapi(request_rec *r, const char *rest);
+/* Parses and records xAPI statements from provider (the endpoint's and the demo's one
+ * path); *ids gets the statement ids (const char *).  A library error otherwise. */
+lti_status_t ptech_xapi_apply(request_rec *r, lti_store_t *store, const char *provider,
+                              const char *buf, apr_size_t len, apr_array_header_t **ids,
+                              lti_err_t *err);
 
 /* ---- badges (ptech_handler_badges.c) ---- */
 /* GET /ptech/badges/REST: issuer, class/COURSE, assertion/ID, assertion/ID.png. */

@@ -37,22 +37,29 @@ static void render_unknown(request_rec *r, const char *lang, const char *course_
               ptech_esc(r->pool, course_id), "</code></p>\n", NULL);
 }
 
-static void render_modules(request_rec *r, const lti_course_t *course, const char *lang)
+/* The modules; with actor (a learner's xAPI account name) each content link carries the
+ * xAPI launch parameters (lti_xapi_content_link). */
+static void render_modules(request_rec *r, const lti_course_t *course, const char *lang,
+                           const char *actor)
 {
     ap_rvputs(r, "<h2>", ptech_esc(r->pool, ptech_msg(lang, "modules")), "</h2>\n"
               "<ul class=\"modules\">\n", NULL);
     for (int i = 0; i < course->nmodules; i++) {
         const lti_module_t *m = &course->modules[i];
+        const char *url = actor ? lti_xapi_content_link(r->pool, m->url, ptech_base_url(r),
+                                                        actor, course->id, m->id)
+                                : NULL;
 
         ap_rvputs(r, "<li><span>", ptech_esc(r->pool, lti_i18n_get(&m->title, lang)),
-                  "</span> <a href=\"", ptech_esc(r->pool, m->url),
+                  "</span> <a href=\"", ptech_esc(r->pool, url ? url : m->url),
                   "\" target=\"_blank\" rel=\"noopener\">",
                   ptech_esc(r->pool, ptech_msg(lang, "open")), "</a></li>\n", NULL);
     }
     ap_rputs("</ul>\n", r);
 }
 
-static void render_course_card(request_rec *r, const lti_course_t *course, const char *lang)
+static void render_course_card(request_rec *r, const lti_course_t *course, const char *lang,
+                               const char *actor)
 {
     ap_rvputs(r, "<h1>", ptech_esc(r->pool, lti_i18n_get(&course->title, lang)), "</h1>\n"
               "<p>", ptech_esc(r->pool, lti_i18n_get(&course->description, lang)), "</p>\n"
@@ -60,7 +67,7 @@ static void render_course_card(request_rec *r, const lti_course_t *course, const
               apr_psprintf(r->pool, "%g", course->passing_score), " / 100 · ",
               ptech_esc(r->pool, ptech_msg(lang, "badge")), ": ",
               ptech_esc(r->pool, lti_i18n_get(&course->badge_name, lang)), "</p>\n", NULL);
-    render_modules(r, course, lang);
+    render_modules(r, course, lang, actor);
 }
 
 /* "Passed · 85 / 100" for a course result. */
@@ -93,7 +100,7 @@ static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t 
         return ptech_page_end(r);
     }
     ptech_page_begin(r, lang, lti_i18n_get(&course->title, lang), s->lms_origin);
-    render_course_card(r, course, lang);
+    render_course_card(r, course, lang, ptech_xapi_actor_name(r, store, s->person_id));
     ap_rvputs(r, "<section class=\"card\" aria-labelledby=\"progress\"><h2 id=\"progress\">",
               ptech_esc(r->pool, ptech_msg(lang, "progress")), "</h2><p>", NULL);
     if (lti_store_result_get(store, r->pool, s->person_id, course->id, &res, &err) == LTI_OK) {
@@ -105,6 +112,7 @@ static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t 
         ap_rputs(ptech_esc(r->pool, ptech_msg(lang, "progress_soon")), r);
     }
     ap_rputs("</p></section>\n", r);
+    ptech_render_simulate(r, s, course, lang);
     ptech_badges_learner_card(r, store, s, cat, lang);
     return ptech_page_end(r);
 }
@@ -184,7 +192,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
               ptech_esc(r->pool, s->context_title), " · ", ptech_esc(r->pool, s->link_title),
               "</p>\n", NULL);
     if (course != NULL) {
-        render_course_card(r, course, lang);
+        render_course_card(r, course, lang, NULL);
         render_chooser(r, s, cat, lang, ptech_msg(lang, "change"));
     }
     else {
@@ -209,7 +217,8 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
               ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "user_id")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "last_launch")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "grade_return")), "</th></tr></thead>\n"
+              ptech_esc(r->pool, ptech_msg(lang, "grade_return")), "</th><th scope=\"col\">",
+              ptech_esc(r->pool, ptech_msg(lang, "attest")), "</th></tr></thead>\n"
               "<tbody>\n", NULL);
     for (int i = 0; i < learners->nelts; i++) {
         const lti_learner_t *l = &APR_ARRAY_IDX(learners, i, lti_learner_t);
@@ -221,6 +230,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
                   ptech_esc(r->pool, l->email), "</td><td>", ptech_esc(r->pool, l->user_id),
                   "</td><td>", when, "</td>", NULL);
         render_return(r, lang, apr_hash_get(by_person, &l->person_id, sizeof(l->person_id)));
+        ptech_render_attest(r, s, course, lang, l);
         ap_rputs("</tr>\n", r);
     }
     ap_rputs("</tbody></table></div>\n", r);
@@ -285,6 +295,14 @@ int ptech_handle_course(request_rec *r, const char *rest)
             return HTTP_METHOD_NOT_ALLOWED;
         }
         return choose(r, store, &s, cat, lang);
+    }
+    if (strcmp(rest, "/attest") == 0 || strcmp(rest, "/simulate") == 0) {
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->headers_out, "Allow", "POST");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return rest[1] == 'a' ? ptech_course_attest(r, store, &s, cat, lang)
+                              : ptech_course_simulate(r, store, &s, cat, lang);
     }
     if (strcmp(rest, "/badge") == 0 || strcmp(rest, "/badge/decide") == 0) {
         if (r->method_number != M_POST) {

@@ -37,6 +37,10 @@ static const char usage[] =
     "  keys rotate                          next key becomes current (no restart needed)\n"
     "  progress import FILE.csv [--dry-run] check and apply progress (user,course,module,\n"
     "                                       status,score,date); any bad line: nothing applied\n"
+    "  provider add NAME                    add an xAPI content provider; prints its secret\n"
+    "                                       once (HTTP Basic NAME:SECRET)\n"
+    "  provider list                        name and creation time, one a line\n"
+    "  provider remove NAME\n"
     "  outbox list [--pending|--failed]     grade returns: id, state, kind, user id, email,\n"
     "                                       course, score, attempts, updated, reason\n"
     "  outbox retry ID|--all-failed         send a failed grade return again\n"
@@ -553,6 +557,71 @@ static int cmd_progress(ctl_t *c)
     return EXIT_SUCCESS;
 }
 
+/* xAPI content providers: the secret is made here, printed once, and only its salted hash
+ * is stored. */
+static int cmd_provider(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL) {
+        return usage_error("provider needs add, list or remove");
+    }
+    if (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0) {
+        const char *name = c->argc == 2 ? c->argv[1] : NULL;
+
+        if (name == NULL) {
+            return usage_error(apr_psprintf(c->pool, "provider %s NAME", sub));
+        }
+        if (!lti_xapi_provider_name_ok(name)) {
+            return fail("the provider name must be 1 to 64 letters, digits, '.', '_' or '-'");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (strcmp(sub, "remove") == 0) {
+            if (lti_store_xapi_provider_remove(c->store, name, &err) != LTI_OK) {
+                return fail("%s", err.text);
+            }
+            printf("provider %s removed\n", name);
+            return EXIT_SUCCESS;
+        }
+        {
+            const char *secret, *hash;
+
+            if (lti_xapi_secret_new(c->pool, &secret, &hash, &err) != LTI_OK
+                || lti_store_xapi_provider_add(c->store, name, hash,
+                                               apr_time_sec(apr_time_now()), &err) != LTI_OK) {
+                return fail("%s", err.text);
+            }
+            printf("provider %s added; its secret (shown only now, HTTP Basic %s:SECRET):\n"
+                   "%s\n", name, name, secret);
+        }
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "list") == 0) {
+        apr_array_header_t *list;
+
+        if (c->argc != 1) {
+            return usage_error("provider list takes no argument");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_xapi_provider_list(c->store, c->pool, &list, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < list->nelts; i++) {
+            const lti_xapi_provider_t *e = &APR_ARRAY_IDX(list, i, lti_xapi_provider_t);
+
+            printf("%s\t%s\n", e->name, iso_time(c->pool, e->created));
+        }
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown provider command '%s'", sub));
+}
+
 static int cmd_outbox(ctl_t *c)
 {
     const char *sub = c->argc > 0 ? c->argv[0] : NULL;
@@ -749,6 +818,9 @@ int main(int argc, const char *const *argv)
     }
     else if (strcmp(argv[i], "progress") == 0) {
         rv = cmd_progress(&c);
+    }
+    else if (strcmp(argv[i], "provider") == 0) {
+        rv = cmd_provider(&c);
     }
     else if (strcmp(argv[i], "outbox") == 0) {
         rv = cmd_outbox(&c);

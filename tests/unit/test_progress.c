@@ -5,16 +5,7 @@
 
 #define COURSE "cybersecurity-fundamentals"
 
-static lti_catalog_t *catalog(apr_pool_t *p)
-{
-    lti_catalog_t *cat;
-    lti_err_t err;
-
-    if (lti_catalog_load_file(p, unit_path(p, "conf/catalog.xml"), &cat, NULL, &err) != LTI_OK) {
-        fail_msg("catalog: %s", err.text);
-    }
-    return cat;
-}
+#define catalog unit_catalog
 
 static void test_status(void **state)
 {

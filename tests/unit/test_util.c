@@ -188,6 +188,9 @@ static void test_hex_sha256_base64(void **state)
     }
     /* Standard alphabet, not the URL one. */
     assert_string_equal(lti_base64(p, (const unsigned char *)"\xfb\xff\xfe", 3), "+//+");
+    assert_string_equal(lti_base64url(p, (const unsigned char *)"\xfb\xff\xfe", 3), "-__-");
+    assert_string_equal(lti_base64url(p, (const unsigned char *)"fo", 2), "Zm8");
+    assert_string_equal(lti_base64url(p, (const unsigned char *)"", 0), "");
 }
 
 static void test_random_hex(void **state)

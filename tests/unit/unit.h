@@ -35,6 +35,18 @@ static inline const char *unit_fixture(apr_pool_t *p, const char *name)
     return apr_pstrcat(p, dir, "/", name, NULL);
 }
 
+/* conf/catalog.xml, parsed; fails the test when it does not load. */
+static inline lti_catalog_t *unit_catalog(apr_pool_t *p)
+{
+    lti_catalog_t *cat;
+    lti_err_t err;
+
+    if (lti_catalog_load_file(p, unit_path(p, "conf/catalog.xml"), &cat, NULL, &err) != LTI_OK) {
+        fail_msg("catalog: %s", err.text);
+    }
+    return cat;
+}
+
 static inline int unit_group_setup(void **state)
 {
     apr_pool_t *p;

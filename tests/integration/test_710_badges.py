@@ -225,7 +225,7 @@ def verify_our_badge(srv, badge_id, email, evidence=None):
     return a
 
 
-def test_700_badge_evidence_lti11(badged):
+def test_710_badge_evidence_lti11(badged):
     g = badged
     sid, csrf, page = learner(g, "701", "Amina@Example.ma")
     assert "credly.com" in page.text
@@ -287,7 +287,7 @@ def refusal(g, sid, csrf, url, status, reason, email=""):
     return r
 
 
-def test_700_badge_refusals(badged):
+def test_710_badge_refusals(badged):
     g = badged
     sid, csrf, _ = learner(g, "702", "karim@example.ma")
     iss = g.issuer
@@ -355,7 +355,7 @@ def decide_forms(page):
             if f["action"] == "/ptech/course/badge/decide"]
 
 
-def test_700_badge_waits_for_approval(badged):
+def test_710_badge_waits_for_approval(badged):
     g = badged
     sid, csrf, _ = learner(g, "703", "salma@uni.example.ma")
     aid, url = g.issuer.issue("salma.perso@mail.example")
@@ -441,7 +441,7 @@ def ags_badged(httpd_factory):
     pf.close()
 
 
-def test_700_badge_evidence_lti13(ags_badged):
+def test_710_badge_evidence_lti13(ags_badged):
     g = ags_badged
     claim = {"scope": SCOPES, "lineitems": g.pf.base + LINEITEMS + "?type_id=2",
              "lineitem": g.pf.base + LINEITEM + "?type_id=2"}
@@ -467,3 +467,38 @@ def test_700_badge_evidence_lti13(ags_badged):
     assert "Badge" in score["comment"]
     verify_our_badge(g.srv, badges[0][0], "sara@etu.example.ma", evidence=url)
     assert [row[1] for row in outbox(g)] == ["sent"]
+
+
+def test_710_badge_from_any_source(badged):
+    """SPEC.md "Evidence": passed from any source awards the badge, once: an instructor's
+    attestation, a CSV import; an in-progress result awards nothing."""
+    from test_600_grades import import_csv
+    g = badged
+    sid, _, _ = learner(g, "706", "yasmine@example.ma")
+    learner(g, "707", "hamza@example.ma")
+    tsid, page = instructor(g)
+    forms = [f for f in pt.parse_forms(page.text) if f["action"] == "/ptech/course/attest"]
+    persons = {g.srv.sql("SELECT user_id FROM persons WHERE id = ?",
+                         (int(dict(f["inputs"])["person"]),))[0][0]: dict(f["inputs"])
+               for f in forms}
+    f = persons["706"]
+    r = g.srv.post("/ptech/course/attest", data={"csrf": f["csrf"], "person": f["person"],
+                                                 "module": ""},
+                   headers={"Cookie": "ptech_sid=" + tsid}, allow_redirects=False)
+    assert r.status_code == 303, r.text
+    import_csv(g, "user,course,module,status,score,date\n"
+                  "hamza@example.ma,%s,threat-landscape,completed,90,2026-03-14\n" % COURSE)
+    assert [b[1] for b in badges_list(g)] == ["706"]
+    import_csv(g, "user,course,module,status,score,date\n"
+                  "hamza@example.ma,%s,,passed,80,2026-03-15\n" % COURSE)
+    badges = {b[1]: b for b in badges_list(g)}
+    assert sorted(badges) == ["706", "707"]
+    a = verify_our_badge(g.srv, badges["706"][0], "yasmine@example.ma")
+    assert [e for e in a["evidence"] if "id" in e] == []    # no IBM badge behind it
+    # The learner page shows it.
+    assert badges["706"][0] in g.srv.course_page(sid).text
+    # Passed again (a newer CSV row): still one badge each.
+    import_csv(g, "user,course,module,status,score,date\n"
+                  "hamza@example.ma,%s,,passed,95,2026-03-16\n" % COURSE)
+    assert len(badges_list(g)) == 2
+    wait_for(lambda: len(g.lms.grades) >= 2, what="both grades")
