@@ -92,17 +92,6 @@ static void test_recipient_matches(void **state)
     apr_pool_destroy(p);
 }
 
-static const lti_catalog_t *shipped_catalog(apr_pool_t *p)
-{
-    lti_catalog_t *cat = NULL;
-    lti_err_t err;
-
-    if (lti_catalog_load_file(p, unit_path(p, "conf/catalog.xml"), &cat, NULL, &err) != LTI_OK) {
-        fail_msg("catalog: %s", err.text);
-    }
-    return cat;
-}
-
 static json_t *parsed(const char *text)
 {
     json_error_t je;
@@ -132,7 +121,7 @@ static lti_badge_site_t site = {"https://tool.example", "Open P-Tech · tool.exa
 static void test_profile_and_class_json(void **state)
 {
     apr_pool_t *p = sub(state);
-    const lti_catalog_t *cat = shipped_catalog(p);
+    const lti_catalog_t *cat = unit_catalog(p);
     const lti_course_t *c = &cat->courses[0];
     json_t *o = parsed(lti_badge_profile_json(p, &site)), *crit;
 
@@ -162,7 +151,7 @@ static void test_profile_and_class_json(void **state)
 static void test_assertion_json(void **state)
 {
     apr_pool_t *p = sub(state);
-    const lti_catalog_t *cat = shipped_catalog(p);
+    const lti_catalog_t *cat = unit_catalog(p);
     const lti_course_t *c = &cat->courses[0];
     lti_badge_award_t b;
     const char *salt;
@@ -381,7 +370,7 @@ static void test_url_forms(void **state)
 static void test_course_of_class(void **state)
 {
     apr_pool_t *p = sub(state);
-    const lti_catalog_t *cat = shipped_catalog(p);
+    const lti_catalog_t *cat = unit_catalog(p);
     const lti_course_t *c = &cat->courses[1];
 
     assert_ptr_equal(lti_badge_course_of_class(
@@ -465,7 +454,7 @@ static const char *issuer_answer(void *baton, const char *path)
 static void test_verify(void **state)
 {
     apr_pool_t *p = sub(state);
-    const lti_catalog_t *cat = shipped_catalog(p);
+    const lti_catalog_t *cat = unit_catalog(p);
     apr_array_header_t *hosts = apr_array_make(p, 1, sizeof(const char *));
     lti_http_opts_t http = {5, NULL, NULL, 1, 100000};
     issuer_t is = {0, cat->courses[2].ibm_badge_class, NULL};
