@@ -2249,29 +2249,6 @@ static void test_logging(void **state)
 
 /* ---- badges ---- */
 
-/* The result: the newest fact's status, score 1 for passed (enough for the award rules). */
-static lti_status_t newest_fact(void *baton, apr_pool_t *p, const char *course_id,
-                                const apr_array_header_t *rows, lti_result_t *out,
-                                lti_err_t *err)
-{
-    const lti_progress_t *best = NULL;
-
-    memset(out, 0, sizeof(*out));
-    for (int i = 0; i < rows->nelts; i++) {
-        const lti_progress_t *r = &APR_ARRAY_IDX(rows, i, lti_progress_t);
-
-        if (best == NULL || r->at > best->at) {
-            best = r;
-        }
-    }
-    if (best != NULL) {
-        out->status = best->status;
-        out->score = best->has_score ? best->score : 1.0;
-        out->at = best->at;
-    }
-    return LTI_OK;
-}
-
 static void fact_of(apr_pool_t *p, lti_store_t *s, int64_t person, const char *status,
                     int64_t at, const char *source, const char *evidence)
 {
@@ -2287,7 +2264,7 @@ static void fact_of(apr_pool_t *p, lti_store_t *s, int64_t person, const char *s
     r->at = at;
     r->source = source;
     r->evidence = evidence;
-    if (lti_store_progress_record(s, p, rows, NOW, newest_fact, NULL, NULL, &err) != LTI_OK) {
+    if (lti_store_progress_record(s, p, rows, NOW, unit_newest_result, NULL, NULL, &err) != LTI_OK) {
         fail_msg("progress: %s", err.text);
     }
 }
@@ -2371,11 +2348,11 @@ static void test_badges(void **state)
     assert_int_equal(list->nelts, 0);
     /* Another link's instructor cannot decide it; a rejection records nothing. */
     assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk + 100, 1, NOW,
-                                                  newest_fact, NULL, NULL, &err),
+                                                  unit_newest_result, NULL, NULL, &err),
                      LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 0, NOW, newest_fact,
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 0, NOW, unit_newest_result,
                                                   NULL, NULL, &err), LTI_OK);
-    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, newest_fact,
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, unit_newest_result,
                                                   NULL, NULL, &err), LTI_ERR_NOT_FOUND);
     assert_int_equal(lti_store_badge_claim_list(s, p, b.link_pk, 0, &list, &err), LTI_OK);
     assert_int_equal(list->nelts, 0);
@@ -2385,7 +2362,7 @@ static void test_badges(void **state)
     /* Filed again and approved: passed by the IBM badge, the grade queued, the badge given,
      * and the queued grade carries the badge for the AGS comment. */
     assert_int_equal(lti_store_badge_claim_add(s, &c, NOW, &id, &err), LTI_OK);
-    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, newest_fact,
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, unit_newest_result,
                                                   NULL, NULL, &err), LTI_OK);
     assert_string_equal(raw_text(p, path, apr_psprintf(p, "SELECT source || ' ' || evidence"
                                                           " FROM progress WHERE person_id = %"
