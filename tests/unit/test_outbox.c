@@ -399,7 +399,8 @@ static void test_leases(void **state)
         lti_progress_stats_t st;
 
         assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk,
-                                                      NOW + 300, unit_newest_result, NULL, &st, &err),
+                                                      NOW + 300, unit_newest_result, NULL, &st,
+                                                      &err),
                          LTI_OK);
         assert_int_equal(st.queued, 0);
         assert_int_equal(list(p, s, NULL)->nelts, 0);

@@ -2264,7 +2264,8 @@ static void fact_of(apr_pool_t *p, lti_store_t *s, int64_t person, const char *s
     r->at = at;
     r->source = source;
     r->evidence = evidence;
-    if (lti_store_progress_record(s, p, rows, NOW, unit_newest_result, NULL, NULL, &err) != LTI_OK) {
+    if (lti_store_progress_record(s, p, rows, NOW, unit_newest_result, NULL, NULL, &err)
+        != LTI_OK) {
         fail_msg("progress: %s", err.text);
     }
 }
