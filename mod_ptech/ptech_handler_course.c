@@ -113,6 +113,7 @@ static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t 
     }
     ap_rputs("</p></section>\n", r);
     ptech_render_simulate(r, s, course, lang);
+    ptech_badges_learner_card(r, store, s, cat, lang);
     return ptech_page_end(r);
 }
 
@@ -204,6 +205,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
         }
         render_chooser(r, s, cat, lang, ptech_msg(lang, "choose"));
     }
+    ptech_badges_instructor_card(r, store, s, lang);
     ap_rvputs(r, "<h2>", ptech_esc(r->pool, ptech_msg(lang, "learners")), "</h2>\n", NULL);
     if (learners->nelts == 0) {
         ap_rvputs(r, "<p>", ptech_esc(r->pool, ptech_msg(lang, "no_learners")), "</p>\n", NULL);
@@ -301,6 +303,14 @@ int ptech_handle_course(request_rec *r, const char *rest)
         }
         return rest[1] == 'a' ? ptech_course_attest(r, store, &s, cat, lang)
                               : ptech_course_simulate(r, store, &s, cat, lang);
+    }
+    if (strcmp(rest, "/badge") == 0 || strcmp(rest, "/badge/decide") == 0) {
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->headers_out, "Allow", "POST");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return rest[6] == '\0' ? ptech_badges_submit(r, store, &s, cat, lang)
+                                : ptech_badges_decide(r, store, &s, cat, lang);
     }
     if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
         return ptech_error_page(r, HTTP_NOT_FOUND, lang, "There is no such page.",
