@@ -3759,10 +3759,21 @@ static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, lti_err_
     /* mmap spares a pread per page read; WAL keeps writers off the readers. */
     /* Checkpoints copy WAL pages back and fsync: one every 4000 pages (16 MB of WAL)
      * rather than SQLite's 1000 writes the hot pages (index tails) back less often. */
-    rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                      " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
-                      " PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;",
-                      NULL, NULL, &msg);
+    /* Turning a new file to WAL takes an exclusive lock, and a process that opens the same
+     * new store at that moment (httpd and ptechctl migrating together) can get
+     * SQLITE_BUSY without its busy handler being asked: try again for up to 10 s. */
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                          " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
+                          " PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;",
+                          NULL, NULL, &msg);
+        if ((rc & 0xff) != SQLITE_BUSY || tries >= 200) {
+            break;
+        }
+        sqlite3_free(msg);
+        msg = NULL;
+        apr_sleep(50000);
+    }
     if (rc != SQLITE_OK) {
         lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",
                     path, msg ? msg : sqlite3_errstr(rc));
