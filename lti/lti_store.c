@@ -444,3 +444,15 @@ lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const c
     return logged("xapi_actor_find",
                   s->ops->xapi_actor_find(s, name, email, person_id, err), err);
 }
+
+lti_status_t lti_store_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err)
+{
+    return logged("dlctx_put", s->ops->dlctx_put(s, ctx, now, err), err);
+}
+
+lti_status_t lti_store_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err)
+{
+    return logged("dlctx_get", s->ops->dlctx_get(s, p, id, now, take, out, err), err);
+}

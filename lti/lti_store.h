@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 9
+#define LTI_STORE_SCHEMA_VERSION 10
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -203,6 +203,17 @@ typedef struct lti_outbox_item_t {
     const char *link_claims;                    /* ags */
 } lti_outbox_item_t;
 
+/* A content selection in progress (deep linking, content-item): the validated request
+ * (lti_deeplink_ctx_t as JSON text), bound to the browser that made it and to the CSRF
+ * token of its picker's forms. */
+typedef struct lti_dlctx_t {
+    const char *id;             /* random; names the context in the picker's URLs and forms */
+    const char *browser;        /* sha256 hex of the browser's binding cookie */
+    const char *csrf;           /* the token the selection form must carry */
+    const char *body;           /* the request, lti_deeplink_ctx_dump's JSON text */
+    int64_t created, expires;
+} lti_dlctx_t;
+
 /* Where an AGS score of a person on a link goes (lti_store_ags_target). */
 typedef struct lti_ags_target_t {
     const char *user_id;        /* the person's user id in the link's tenant (the 1.3 sub) */
@@ -331,6 +342,10 @@ typedef struct lti_store_ops_t {
                                lti_err_t *err);
     lti_status_t (*ags_stamp_put)(lti_store_t *s, int64_t person_id, int64_t link_pk,
                                   int64_t ms, lti_err_t *err);
+    lti_status_t (*dlctx_put)(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                              lti_err_t *err);
+    lti_status_t (*dlctx_get)(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                              int take, lti_dlctx_t *out, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -610,6 +625,16 @@ lti_status_t lti_store_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_
  * NULL, a person whose email is email (case-insensitive).  LTI_ERR_NOT_FOUND if none. */
 lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
                                        int64_t *person_id, lti_err_t *err);
+
+/* Stores a content selection context (and forgets the expired ones). */
+lti_status_t lti_store_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err);
+
+/* Reads the content selection context id; take: deletes it too (single use, whatever
+ * follows).  LTI_ERR_NOT_FOUND "dl_unknown" if unknown or used, LTI_ERR_EXPIRED
+ * "dl_expired" if expired. */
+lti_status_t lti_store_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

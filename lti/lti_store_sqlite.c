@@ -177,6 +177,12 @@ static const char *const migrations[] = {
     "  created INTEGER NOT NULL);"
     "CREATE TABLE xapi_actors (person_id INTEGER PRIMARY KEY REFERENCES persons(id),"
     "  name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
+
+    /* 9 -> 10: content selections in progress (deep linking, content-item pickers) */
+    "CREATE TABLE deeplink_contexts (id TEXT PRIMARY KEY, browser TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX deeplink_contexts_expires ON deeplink_contexts (expires);",
 };
 
 enum {
@@ -265,6 +271,10 @@ enum {
     ST_XAPI_ACTOR_PUT,
     ST_XAPI_ACTOR_BY_NAME,
     ST_XAPI_ACTOR_BY_EMAIL,
+    ST_DLCTX_PUT,
+    ST_DLCTX_GET,
+    ST_DLCTX_TAKE,
+    ST_DLCTX_PURGE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -443,6 +453,13 @@ static const char *const sql[ST__COUNT] = {
                       " target_link_uri, browser, created, expires, storage_target, relaunch",
     [ST_STATE_GET] = "SELECT platform_id, nonce, target_link_uri, browser, created, expires,"
                      " storage_target, relaunch FROM login_states WHERE state = ?",
+    [ST_DLCTX_PUT] = "INSERT INTO deeplink_contexts (id, browser, csrf, body, created, expires)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_DLCTX_GET] = "SELECT browser, csrf, body, created, expires FROM deeplink_contexts"
+                     " WHERE id = ?",
+    [ST_DLCTX_TAKE] = "DELETE FROM deeplink_contexts WHERE id = ? RETURNING browser, csrf,"
+                      " body, created, expires",
+    [ST_DLCTX_PURGE] = "DELETE FROM deeplink_contexts WHERE expires < ?",
     [ST_STATE_DELETE] = "DELETE FROM login_states WHERE state = ?",
     [ST_STATE_PURGE] = "DELETE FROM login_states WHERE expires < ?",
     [ST_JWKS_GET] = "SELECT jwks, fetched, expires, last_refetch FROM platform_jwks"
@@ -3321,6 +3338,82 @@ static lti_status_t sq_xapi_actor_find(lti_store_t *s, const char *name, const c
     return rv;
 }
 
+/* Content selection contexts are rare (an instructor adding an activity): a plain write
+ * under the lock, after dropping the expired ones. */
+static lti_status_t sq_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DLCTX_PURGE, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    if (rv == LTI_OK) {
+        rv = LTI_ERR_STORE;
+        if ((st = stmt(q, ST_DLCTX_PUT, err)) != NULL) {
+            bind_text(st, 1, ctx->id);
+            bind_text(st, 2, ctx->browser);
+            bind_text(st, 3, ctx->csrf);
+            bind_text(st, 4, ctx->body);
+            sqlite3_bind_int64(st, 5, ctx->created);
+            sqlite3_bind_int64(st, 6, ctx->expires);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    if ((st = stmt(q, take ? ST_DLCTX_TAKE : ST_DLCTX_GET, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = apr_pstrdup(p, id);
+        out->browser = col_text(p, st, 0);
+        out->csrf = col_text(p, st, 1);
+        out->body = col_text(p, st, 2);
+        out->created = sqlite3_column_int64(st, 3);
+        out->expires = sqlite3_column_int64(st, 4);
+        /* Step to the end so a DELETE completes. */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "deep-linking context read");
+        if (rv == LTI_OK && out->expires <= now) {
+            rv = lti_err_set(err, LTI_ERR_EXPIRED, "dl_expired",
+                             "this content selection expired: open the activity chooser in "
+                             "the LMS again");
+        }
+    }
+    else if (rc == SQLITE_DONE) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "dl_unknown",
+                         "this content selection is unknown or already finished: open the "
+                         "activity chooser in the LMS again");
+    }
+    else {
+        rv = db_err(q, err, "deep-linking context read");
+    }
+    done(st);
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3376,6 +3469,8 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_purge = sq_outbox_purge,
     .ags_target = sq_ags_target,
     .ags_stamp_put = sq_ags_stamp_put,
+    .dlctx_put = sq_dlctx_put,
+    .dlctx_get = sq_dlctx_get,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the

@@ -87,6 +87,10 @@ typedef enum { PTECH_MSG_TITLE_ERROR, PTECH_MSG__COUNT } ptech_msg_id;
 void ptech_page_begin(request_rec *r, const char *lang, const char *title,
                       const char *frame_origin);
 
+/* A note (r->notes) naming one more origin the page's forms may post to (CSP form-action):
+ * set it before ptech_page_begin. */
+#define PTECH_NOTE_FORM_ACTION "ptech-form-action"
+
 /* Ends the page begun by ptech_page_begin and returns OK. */
 int ptech_page_end(request_rec *r);
 
@@ -146,6 +150,11 @@ int ptech_handle_xapi(request_rec *r, const char *rest);
 lti_status_t ptech_xapi_apply(request_rec *r, lti_store_t *store, const char *provider,
                               const char *buf, apr_size_t len, apr_array_header_t **ids,
                               lti_err_t *err);
+/* GET /ptech/deeplink (the catalog picker) and POST (the choice, answered to the LMS). */
+int ptech_handle_deeplink(request_rec *r);
+/* After a validated content selection request (1.3 deep linking, 1.1 content-item): keeps
+ * dl in the store bound to this browser and answers 303 to the picker. */
+int ptech_deeplink_start(request_rec *r, lti_store_t *store, const lti_deeplink_ctx_t *dl);
 
 /* Starts the grade return worker of s's store (the index-th store): a mod_watchdog
  * callback.  HTTP_INTERNAL_SERVER_ERROR (logged) without mod_watchdog. */

@@ -2247,6 +2247,53 @@ static void test_logging(void **state)
     apr_pool_destroy(p);
 }
 
+/* Content selection contexts: read without consuming, taken once, expired ones refused
+ * and forgotten by the next put. */
+static void test_dlctx(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_dlctx_t c, got;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    memset(&c, 0, sizeof(c));
+    c.id = "0123456789abcdef0123456789abcdef";
+    c.browser = "browser-hash";
+    c.csrf = "csrf-token";
+    c.body = "{\"version\":\"1.3\"}";
+    c.created = NOW;
+    c.expires = NOW + 3600;
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_ERR_STORE);
+    for (int take = 0; take <= 1; take++) {
+        memset(&got, 0, sizeof(got));
+        assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, take, &got, &err), LTI_OK);
+        assert_string_equal(got.id, c.id);
+        assert_string_equal(got.browser, "browser-hash");
+        assert_string_equal(got.csrf, "csrf-token");
+        assert_string_equal(got.body, c.body);
+        assert_int_equal(got.created, NOW);
+        assert_int_equal(got.expires, NOW + 3600);
+    }
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, 1, &got, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "dl_unknown");
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, 0, &got, &err), LTI_ERR_NOT_FOUND);
+
+    /* Expired: refused, and gone after the next put. */
+    c.id = "ffffffffffffffffffffffffffffffff";
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 3600, 0, &got, &err),
+                     LTI_ERR_EXPIRED);
+    assert_string_equal(err.reason, "dl_expired");
+    c.id = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW + 3601, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_get(s, p, "ffffffffffffffffffffffffffffffff", NOW, 0, &got,
+                                         &err), LTI_ERR_NOT_FOUND);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2274,6 +2321,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_login_states),
         cmocka_unit_test(test_state_consumed_by_launch),
+        cmocka_unit_test(test_dlctx),
         cmocka_unit_test(test_jwks_cache),
         cmocka_unit_test(test_jwks_refetch_claim),
         cmocka_unit_test(test_launch_claims),
