@@ -203,6 +203,24 @@ typedef struct lti_outbox_item_t {
     const char *link_claims;                    /* ags */
 } lti_outbox_item_t;
 
+/* A member of a course's roster as the platform's Names and Role Provisioning Service
+ * lists it (lti_nrps). */
+typedef struct lti_roster_member_t {
+    const char *user_id;        /* the LTI 1.3 sub */
+    const char *given_name, *family_name, *full_name, *email;   /* NULL when not shared */
+    unsigned roles;             /* LTI_ROLE_* bits */
+    const char *roles_raw;      /* the roles joined with ',' */
+    int active;                 /* status Active (the default); 0: Inactive or Deleted */
+} lti_roster_member_t;
+
+/* What a roster sync needs to know about a resource link. */
+typedef struct lti_roster_source_t {
+    const char *tenant;         /* the link's tenant ("lti13:ISSUER#CLIENT_ID", ...) */
+    const char *claims;         /* the link's service claims (JSON text), NULL when none */
+    int64_t context_pk;         /* the link's context, 0 when it has none */
+    int64_t synced;             /* when that context's roster was last stored, 0: never */
+} lti_roster_source_t;
+
 /* A content selection in progress (deep linking, content-item): the validated request
  * (lti_deeplink_ctx_t as JSON text), bound to the browser that made it and to the CSRF
  * token of its picker's forms. */
@@ -346,6 +364,10 @@ typedef struct lti_store_ops_t {
                               lti_err_t *err);
     lti_status_t (*dlctx_get)(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
                               int take, lti_dlctx_t *out, lti_err_t *err);
+    lti_status_t (*roster_source)(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                  lti_roster_source_t *out, lti_err_t *err);
+    lti_status_t (*roster_put)(lti_store_t *s, const char *tenant, int64_t context_pk,
+                               const apr_array_header_t *members, int64_t now, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -635,6 +657,20 @@ lti_status_t lti_store_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t
  * "dl_expired" if expired. */
 lti_status_t lti_store_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
                                  int take, lti_dlctx_t *out, lti_err_t *err);
+
+/* The tenant, service claims and context of link_pk, with its context's last roster sync.
+ * LTI_ERR_NOT_FOUND "link_unknown" for no such link. */
+lti_status_t lti_store_roster_source(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     lti_roster_source_t *out, lti_err_t *err);
+
+/* Stores the whole roster of context_pk (lti_roster_member_t) in one transaction: each
+ * member becomes a person of tenant (or updates it: the roster's email is the newest, the
+ * same person rules as a launch), the context's roster becomes exactly these members, and
+ * its sync time now.  Link learner lists (lti_store_link_learners) then show the members
+ * who never launched, with last_launch 0. */
+lti_status_t lti_store_roster_put(lti_store_t *s, const char *tenant, int64_t context_pk,
+                                  const apr_array_header_t *members, int64_t now,
+                                  lti_err_t *err);
 
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,

@@ -152,6 +152,9 @@ lti_status_t ptech_xapi_apply(request_rec *r, lti_store_t *store, const char *pr
                               lti_err_t *err);
 /* GET /ptech/deeplink (the catalog picker) and POST (the choice, answered to the LMS). */
 int ptech_handle_deeplink(request_rec *r);
+/* Brings the roster of link_pk's course up to date from the platform's NRPS service when
+ * the link has the claim and the last sync is old (failures are logged only). */
+void ptech_roster_refresh(request_rec *r, lti_store_t *store, int64_t link_pk);
 /* After a validated content selection request (1.3 deep linking, 1.1 content-item): keeps
  * dl in the store bound to this browser and answers 303 to the picker. */
 int ptech_deeplink_start(request_rec *r, lti_store_t *store, const lti_deeplink_ctx_t *dl);
