@@ -5,7 +5,6 @@
 #include <strings.h>
 
 #include <apr_strings.h>
-#include <apr_uri.h>
 
 #include "lti_deeplink.h"
 #include "lti_jose.h"
@@ -18,18 +17,6 @@
 static int empty(const char *s)
 {
     return s == NULL || *s == '\0';
-}
-
-/* Whether url is an absolute http(s) URL with a host. */
-static int http_url(apr_pool_t *p, const char *url)
-{
-    apr_uri_t u;
-
-    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
-        || u.hostname == NULL || *u.hostname == '\0') {
-        return 0;
-    }
-    return strcasecmp(u.scheme, "https") == 0 || strcasecmp(u.scheme, "http") == 0;
 }
 
 static lti_status_t check_data(const char *data, lti_err_t *err)
@@ -56,7 +43,7 @@ lti_status_t lti_deeplink_settings_parse(apr_pool_t *p, const char *settings_jso
                            "the deep_linking_settings claim is not a JSON object");
     }
     v = json_object_get(o, "deep_link_return_url");
-    if (!json_is_string(v) || !http_url(p, json_string_value(v))) {
+    if (!json_is_string(v) || !lti_is_http_url(p, json_string_value(v))) {
         return lti_err_set(err, LTI_ERR_MALFORMED, "dl_return_url",
                            "deep_linking_settings has no deep_link_return_url that is an "
                            "absolute http(s) URL");
@@ -127,7 +114,7 @@ lti_status_t lti_contentitem_request_parse(apr_pool_t *p, const apr_array_header
         return lti_err_set(err, LTI_ERR_MISSING, "ci_return_url",
                            "the content-item request has no content_item_return_url");
     }
-    if (lti_kv_count(params, "content_item_return_url") > 1 || !http_url(p, url)) {
+    if (lti_kv_count(params, "content_item_return_url") > 1 || !lti_is_http_url(p, url)) {
         return lti_err_set(err, LTI_ERR_MALFORMED, "ci_return_url",
                            "the content_item_return_url is repeated or not an absolute "
                            "http(s) URL");
@@ -405,8 +392,12 @@ int lti_deeplink_match(apr_pool_t *p, const lti_course_t *course, const char *q,
     return 1;
 }
 
-int lti_deeplink_may_choose(unsigned roles)
+lti_status_t lti_deeplink_roles_check(unsigned roles, const char *roles_raw, lti_err_t *err)
 {
-    return (roles & (LTI_ROLE_INSTRUCTOR | LTI_ROLE_TA | LTI_ROLE_ADMIN | LTI_ROLE_CONTENT_DEV))
-           != 0;
+    if (roles & (LTI_ROLE_INSTRUCTOR | LTI_ROLE_TA | LTI_ROLE_ADMIN | LTI_ROLE_CONTENT_DEV)) {
+        return LTI_OK;
+    }
+    return lti_err_set(err, LTI_ERR_FORBIDDEN, "dl_role", "Only instructors choose content "
+                       "for a course (the roles of this request: %.200s).",
+                       roles_raw ? roles_raw : "none");
 }

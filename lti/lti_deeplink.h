@@ -120,8 +120,9 @@ lti_status_t lti_contentitem_response(apr_pool_t *p, const lti_deeplink_ctx_t *c
 int lti_deeplink_match(apr_pool_t *p, const lti_course_t *course, const char *q,
                        const char *theme);
 
-/* Whether roles (LTI_ROLE_* bits) may choose content: Instructor, TeachingAssistant,
- * Administrator or ContentDeveloper. */
-int lti_deeplink_may_choose(unsigned roles);
+/* Whether roles (LTI_ROLE_* bits; roles_raw for the text) may choose content: Instructor,
+ * TeachingAssistant, Administrator or ContentDeveloper.  LTI_ERR_FORBIDDEN "dl_role"
+ * otherwise. */
+lti_status_t lti_deeplink_roles_check(unsigned roles, const char *roles_raw, lti_err_t *err);
 
 #endif

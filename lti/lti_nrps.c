@@ -6,7 +6,6 @@
 
 #include <apr_hash.h>
 #include <apr_strings.h>
-#include <apr_uri.h>
 
 #include "lti_ags.h"
 #include "lti_jose.h"
@@ -14,18 +13,6 @@
 #include "lti_nrps.h"
 #include "lti_outbox.h"
 #include "lti_util.h"
-
-/* Whether url is an absolute http(s) URL with a host. */
-static int http_url(apr_pool_t *p, const char *url)
-{
-    apr_uri_t u;
-
-    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
-        || u.hostname == NULL || *u.hostname == '\0') {
-        return 0;
-    }
-    return strcasecmp(u.scheme, "https") == 0 || strcasecmp(u.scheme, "http") == 0;
-}
 
 lti_status_t lti_nrps_claim_url(apr_pool_t *p, const char *link_claims_json, const char **url,
                                 lti_err_t *err)
@@ -42,7 +29,7 @@ lti_status_t lti_nrps_claim_url(apr_pool_t *p, const char *link_claims_json, con
         return lti_err_set(err, LTI_ERR_NOT_FOUND, "nrps_no_claim",
                            "the link came with no Names and Role Provisioning claim");
     }
-    if (!json_is_string(u) || !http_url(p, json_string_value(u))) {
+    if (!json_is_string(u) || !lti_is_http_url(p, json_string_value(u))) {
         return lti_err_set(err, LTI_ERR_MALFORMED, "nrps_claim",
                            "the NRPS claim has no context_memberships_url that is an "
                            "http(s) URL");

@@ -35,9 +35,7 @@ static int content_item(request_rec *r, lti_store_t *store, const lti_launch11_t
     if (lti_contentitem_request_parse(r->pool, params, &dl, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, lang, 1);
     }
-    if (!lti_deeplink_may_choose(l->roles)) {
-        lti_err_set(&err, LTI_ERR_FORBIDDEN, "dl_role", "Only instructors choose content for "
-                    "a course (the roles of this request: %s).", l->roles_raw);
+    if (lti_deeplink_roles_check(l->roles, l->roles_raw, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, lang, 1);
     }
     if (lti_store_nonce_use(store, apr_pstrcat(r->pool, CONSUMER_SCOPE, l->consumer_key, NULL),

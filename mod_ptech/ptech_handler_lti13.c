@@ -433,9 +433,7 @@ static int deep_linking(request_rec *r, lti_store_t *store, const lti_platform_t
     if (lti_deeplink_settings_parse(r->pool, l->deep_link_json, &dl, &err) != LTI_OK) {
         return refuse_spent(r, store, state, &err);
     }
-    if (!lti_deeplink_may_choose(l->roles)) {
-        lti_err_set(&err, LTI_ERR_FORBIDDEN, "dl_role", "Only instructors choose content for "
-                    "a course (the roles of this request: %s).", l->roles_raw);
+    if (lti_deeplink_roles_check(l->roles, l->roles_raw, &err) != LTI_OK) {
         return refuse_spent(r, store, state, &err);
     }
     /* The state is single use: a second post of the same id_token finds none. */

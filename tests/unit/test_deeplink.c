@@ -415,13 +415,23 @@ static void test_match_and_roles(void **state)
     assert_false(lti_deeplink_match(p, &c, "intelligence cloud", NULL));
     assert_false(lti_deeplink_match(p, &c, NULL, "data"));
 
-    assert_true(lti_deeplink_may_choose(LTI_ROLE_INSTRUCTOR));
-    assert_true(lti_deeplink_may_choose(LTI_ROLE_ADMIN | LTI_ROLE_LEARNER));
-    assert_true(lti_deeplink_may_choose(LTI_ROLE_TA));
-    assert_true(lti_deeplink_may_choose(LTI_ROLE_CONTENT_DEV));
-    assert_false(lti_deeplink_may_choose(LTI_ROLE_LEARNER));
-    assert_false(lti_deeplink_may_choose(LTI_ROLE_MENTOR));
-    assert_false(lti_deeplink_may_choose(0));
+    {
+        static const unsigned ok[] = {LTI_ROLE_INSTRUCTOR, LTI_ROLE_ADMIN | LTI_ROLE_LEARNER,
+                                      LTI_ROLE_TA, LTI_ROLE_CONTENT_DEV};
+        static const unsigned no[] = {LTI_ROLE_LEARNER, LTI_ROLE_MENTOR, 0};
+        lti_err_t err;
+
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+            assert_int_equal(lti_deeplink_roles_check(ok[i], "x", &err), LTI_OK);
+        }
+        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+            assert_int_equal(lti_deeplink_roles_check(no[i], "Learner", &err),
+                             LTI_ERR_FORBIDDEN);
+            assert_string_equal(err.reason, "dl_role");
+            assert_non_null(strstr(err.text, "Learner"));
+        }
+        assert_int_equal(lti_deeplink_roles_check(0, NULL, &err), LTI_ERR_FORBIDDEN);
+    }
 }
 
 int main(void)

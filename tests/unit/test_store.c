@@ -2294,6 +2294,20 @@ static void test_dlctx(void **state)
     apr_pool_destroy(p);
 }
 
+/* Appends a learner to a roster. */
+static void add_member(apr_array_header_t *members, const char *user_id, const char *name,
+                       const char *email, int active)
+{
+    lti_roster_member_t *m = apr_array_push(members);
+
+    memset(m, 0, sizeof(*m));
+    m->user_id = user_id;
+    m->full_name = name;
+    m->email = email;
+    m->roles = LTI_ROLE_LEARNER;
+    m->active = active;
+}
+
 /* A course roster: members become persons (the roster's email is the newest), the link's
  * learner list shows the active ones who never launched (last_launch 0) after those who
  * did, a member who launched is listed once, and a new roster replaces the old one. */
@@ -2305,7 +2319,6 @@ static void test_roster(void **state)
     lti_launch_rec_t r;
     lti_roster_source_t src;
     apr_array_header_t *members, *list;
-    lti_roster_member_t *m;
     const lti_learner_t *l;
     lti_err_t err;
 
@@ -2324,26 +2337,9 @@ static void test_roster(void **state)
     assert_int_equal(lti_store_roster_source(s, p, ids.link_pk, &src, &err), LTI_OK);
 
     members = apr_array_make(p, 4, sizeof(lti_roster_member_t));
-    m = apr_array_push(members);
-    memset(m, 0, sizeof(*m));
-    m->user_id = "u-marie";
-    m->full_name = "Marie Curie";
-    m->email = "marie.curie@new.example.org";
-    m->roles = LTI_ROLE_LEARNER;
-    m->active = 1;
-    m = apr_array_push(members);
-    memset(m, 0, sizeof(*m));
-    m->user_id = "u-never";
-    m->full_name = "Amine Never";
-    m->email = "amine@example.org";
-    m->roles = LTI_ROLE_LEARNER;
-    m->active = 1;
-    m = apr_array_push(members);
-    memset(m, 0, sizeof(*m));
-    m->user_id = "u-gone";
-    m->full_name = "Inactive Person";
-    m->roles = LTI_ROLE_LEARNER;
-    m->active = 0;
+    add_member(members, "u-marie", "Marie Curie", "marie.curie@new.example.org", 1);
+    add_member(members, "u-never", "Amine Never", "amine@example.org", 1);
+    add_member(members, "u-gone", "Inactive Person", NULL, 0);
     assert_int_equal(lti_store_roster_put(s, src.tenant, src.context_pk, members, NOW + 10,
                                           &err), LTI_OK);
     assert_int_equal(lti_store_roster_source(s, p, ids.link_pk, &src, &err), LTI_OK);
