@@ -116,7 +116,9 @@ static int picker_page(request_rec *r, const lti_catalog_t *cat, const lti_dlctx
     apr_hash_t *themes = apr_hash_make(r->pool);
     int shown = 0;
 
-    ptech_page_begin(r, lang, ptech_msg(lang, "dl_title"), NULL);
+    /* Only the LMS (where the answer goes) may frame the picker. */
+    ptech_page_begin(r, lang, ptech_msg(lang, "dl_title"),
+                     ptech_origin_of(r->pool, dl->return_url));
     ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "dl_title")), "</h1>\n<p>",
               ptech_esc(r->pool, ptech_msg(lang, dl->accept_multiple ? "dl_intro_multi"
                                                                     : "dl_intro_one")),
@@ -182,7 +184,7 @@ static int answer_page(request_rec *r, const lti_deeplink_ctx_t *dl,
     if (origin != NULL) {
         apr_table_setn(r->notes, PTECH_NOTE_FORM_ACTION, origin);
     }
-    ptech_page_begin(r, lang, ptech_msg(lang, "dl_title"), NULL);
+    ptech_page_begin(r, lang, ptech_msg(lang, "dl_title"), origin);
     ap_rvputs(r, "<form id=\"autosubmit\" method=\"post\" action=\"",
               ptech_esc(r->pool, dl->return_url), "\">\n", NULL);
     for (int i = 0; i < fields->nelts; i++) {

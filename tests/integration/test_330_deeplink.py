@@ -114,6 +114,9 @@ def test_330_deep_linking_round_trip(server13, platform, catalog):
     assert page.status_code == 200, page.text
     assert '<html lang="ar" dir="rtl">' in page.text
     pt.assert_no_inline_code(page.text)
+    # Only the LMS may frame the picker.
+    assert page.headers["Content-Security-Policy"].endswith(
+        "frame-ancestors 'self' " + platform.base), page.headers["Content-Security-Policy"]
     form = picker_form(page)
     assert courses_offered(form) == catalog.order
     assert 'type="checkbox"' in page.text and 'type="radio"' not in page.text
@@ -306,6 +309,7 @@ def test_340_content_item_round_trip(server, consumer, catalog):
     chosen = catalog.order[2:4]
     r = choose(types_session(s), srv, form, chosen)
     fields = answer(r, RETURN_11)
+    assert EVIL not in r.text and html.escape(EVIL) in r.text    # the echoed data
     check_signature(fields, secret)
     f = dict(fields)
     assert f["lti_message_type"] == "ContentItemSelection"
