@@ -99,8 +99,8 @@ lti_status_t lti_deeplink_response(apr_pool_t *p, const lti_deeplink_ctx_t *ctx,
 /* The content_items JSON-LD of a ContentItemSelection: {"@context", "@graph": [LtiLinkItem
  * {mediaType application/vnd.ims.lti.v1.ltilink, title, text, url = launch_url, custom
  * {course}, lineItem {@type LineItem, label, reportingMethod res:totalScore, tag,
- * assignedActivity {activityId}, scoreConstraints {@type NumericLimits, normalMaximum 100, totalMaximum
- * 100}}}]}.  NULL when out of memory. */
+ * assignedActivity {activityId}, scoreConstraints {@type NumericLimits, normalMaximum 100,
+ * totalMaximum 100}}}]}.  NULL when out of memory. */
 const char *lti_contentitem_json(apr_pool_t *p, const lti_deeplink_item_t *items, int n,
                                  const char *launch_url);
 
