@@ -178,6 +178,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
     apr_hash_t *by_person = apr_hash_make(r->pool);
     lti_err_t err;
 
+    ptech_roster_refresh(r, store, s->link_pk);
     if (lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK
         || lti_store_outbox_list(store, r->pool, NULL, s->link_pk, &returns, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, lang, 0);
@@ -228,7 +229,9 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
         ap_rvputs(r, "<tr><td>", ptech_esc(r->pool, l->full_name), "</td><td>",
                   ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), "</td><td>",
                   ptech_esc(r->pool, l->email), "</td><td>", ptech_esc(r->pool, l->user_id),
-                  "</td><td>", when, "</td>", NULL);
+                  "</td><td>", l->last_launch ? when
+                                              : ptech_esc(r->pool, ptech_msg(lang, "never")),
+                  "</td>", NULL);
         render_return(r, lang, apr_hash_get(by_person, &l->person_id, sizeof(l->person_id)));
         ptech_render_attest(r, s, course, lang, l);
         ap_rputs("</tr>\n", r);
