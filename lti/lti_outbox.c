@@ -437,12 +437,17 @@ struct lti_outbox_t {
     apr_pool_t *pool;
     CURLM *multi;
     lti_outbox_cfg_t cfg;
+    /* Easy handles of ended requests, reset for the next ones: a drain of many rows does
+     * not allocate and set up a handle per request. */
+    CURL **spare;
+    int nspare, maxspare;
 };
 
 typedef struct job_t {
     lti_outbox_item_t *it;
     const lti_outbox_kind_t *kind;
     apr_pool_t *pool;
+    lti_outbox_req_t req;
     CURL *easy;
     struct curl_slist *hdrs;
     char *buf;
@@ -458,6 +463,9 @@ static apr_status_t multi_cleanup(void *data)
     if (o->cfg.ags_cache != NULL) {
         lti_ags_cache_destroy(o->cfg.ags_cache);
         o->cfg.ags_cache = NULL;
+    }
+    while (o->nspare > 0) {
+        curl_easy_cleanup(o->spare[--o->nspare]);
     }
     if (o->multi != NULL) {
         curl_multi_cleanup(o->multi);
@@ -482,6 +490,8 @@ lti_status_t lti_outbox_create(apr_pool_t *p, const lti_outbox_cfg_t *cfg, lti_o
     }
     o->cfg.store = NULL;
     o->cfg.ags_cache = NULL;    /* made by the first round that leases an AGS row */
+    o->maxspare = o->cfg.max_in_flight * 2;
+    o->spare = apr_pcalloc(p, sizeof(CURL *) * o->maxspare);
     if ((o->multi = curl_multi_init()) == NULL) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "outbox_curl", "curl_multi_init failed");
     }
@@ -533,36 +543,70 @@ static double draw(void)
     return (double)v / 4294967295.0;
 }
 
-static void finish(lti_outbox_t *o, lti_store_t *store, const lti_outbox_item_t *it,
+/* Ended attempts are recorded in batches (one transaction for up to FLUSH_AT of them): a
+ * commit per row would cap a large drain at the disk's sync rate.  A crash before the flush
+ * only sends those rows again (their leases expire); replaceResult and AGS scores are
+ * idempotent, so the LMS keeps the same grade. */
+#define FLUSH_AT 64
+
+typedef struct ends_t {
+    lti_outbox_done_t *done;
+    int n, cap;
+} ends_t;
+
+static void flush(lti_outbox_t *o, lti_store_t *store, ends_t *e, lti_outbox_stats_t *st)
+{
+    lti_err_t err;
+
+    if (e->n == 0) {
+        return;
+    }
+    if (lti_store_outbox_finish_many(store, e->done, e->n, o->cfg.owner, &err) != LTI_OK) {
+        e->n = 0;
+        return;     /* logged by the store; the leases expire and the rows come back */
+    }
+    for (int i = 0; i < e->n; i++) {
+        const lti_outbox_done_t *d = &e->done[i];
+        const lti_outbox_item_t *it = d->item;
+
+        if (!d->applied) {
+            st->stale++;
+        }
+        else if (d->end == LTI_OUTBOX_SENT) {
+            st->sent++;
+            lti_log(LTI_LOG_DEBUG, "grade return %" APR_INT64_T_FMT " (%s, score %.4f) "
+                    "delivered", (apr_int64_t)it->id, it->kind, it->score);
+        }
+        else if (d->end == LTI_OUTBOX_RETRY) {
+            st->retried++;
+            lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " will be retried in %"
+                    APR_INT64_T_FMT "s: %s", (apr_int64_t)it->id,
+                    (apr_int64_t)(d->next_attempt - d->now), d->reason ? d->reason : "");
+        }
+        else {
+            st->failed++;
+            lti_log(LTI_LOG_WARN, "grade return %" APR_INT64_T_FMT " failed: %s",
+                    (apr_int64_t)it->id, d->reason ? d->reason : "");
+        }
+    }
+    e->n = 0;
+}
+
+/* Queues the end of an attempt (the strings live in the round's scratch pool). */
+static void finish(lti_outbox_t *o, lti_store_t *store, ends_t *e, const lti_outbox_item_t *it,
                    lti_outbox_end_t end, int64_t next, const char *reason, int64_t now,
                    lti_outbox_stats_t *st)
 {
-    lti_err_t err;
-    int applied = 0;
+    lti_outbox_done_t *d = &e->done[e->n++];
 
-    if (lti_store_outbox_finish(store, it, o->cfg.owner, end, next, reason, now, &applied,
-                                &err) != LTI_OK) {
-        return;     /* logged by the store; the lease expires and the row comes back */
-    }
-    if (!applied) {
-        st->stale++;
-        return;
-    }
-    if (end == LTI_OUTBOX_SENT) {
-        st->sent++;
-        lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " (%s, score %.4f) delivered",
-                (apr_int64_t)it->id, it->kind, it->score);
-    }
-    else if (end == LTI_OUTBOX_RETRY) {
-        st->retried++;
-        lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " will be retried in %"
-                APR_INT64_T_FMT "s: %s", (apr_int64_t)it->id, (apr_int64_t)(next - now),
-                reason ? reason : "");
-    }
-    else {
-        st->failed++;
-        lti_log(LTI_LOG_WARN, "grade return %" APR_INT64_T_FMT " failed: %s",
-                (apr_int64_t)it->id, reason ? reason : "");
+    d->item = it;
+    d->end = end;
+    d->next_attempt = next;
+    d->reason = reason;
+    d->now = now;
+    d->applied = 0;
+    if (e->n >= e->cap) {
+        flush(o, store, e, st);
     }
 }
 
@@ -571,7 +615,7 @@ static CURL *easy_for(lti_outbox_t *o, job_t *j, const lti_outbox_req_t *req)
 {
     const lti_http_opts_t *h = &o->cfg.http;
     long timeout = (long)(h->timeout > 0 ? h->timeout : 10);
-    CURL *c = curl_easy_init();
+    CURL *c = o->nspare > 0 ? o->spare[--o->nspare] : curl_easy_init();
 
     if (c == NULL) {
         return NULL;
@@ -614,7 +658,13 @@ static void job_free(lti_outbox_t *o, job_t *j)
 {
     if (j->easy != NULL) {
         curl_multi_remove_handle(o->multi, j->easy);
-        curl_easy_cleanup(j->easy);
+        if (o->nspare < o->maxspare) {
+            curl_easy_reset(j->easy);
+            o->spare[o->nspare++] = j->easy;
+        }
+        else {
+            curl_easy_cleanup(j->easy);
+        }
         j->easy = NULL;
     }
     curl_slist_free_all(j->hdrs);
@@ -629,10 +679,15 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     apr_array_header_t *items;
     apr_array_header_t *jobs = apr_array_make(scratch, 16, sizeof(job_t *));
     lti_status_t rv;
-    int granted = 0, running = 0;
+    int granted = 0, running = 0, next_job = 0, active = 0;
     apr_time_t start = apr_time_now();
 
+    ends_t ends;
+
     memset(st, 0, sizeof(*st));
+    ends.n = 0;
+    ends.cap = FLUSH_AT;
+    ends.done = apr_palloc(scratch, sizeof(*ends.done) * FLUSH_AT);
     o->cfg.store = store;
     o->cfg.ags_down = apr_hash_make(scratch);
     rv = lti_store_outbox_claim_drainer(store, o->cfg.owner, now, o->cfg.lease_ttl, &granted,
@@ -665,16 +720,17 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
 
         memset(&req, 0, sizeof(req));
         if (kind == NULL) {
-            finish(o, store, it, LTI_OUTBOX_FAILED, 0,
+            finish(o, store, &ends, it, LTI_OUTBOX_FAILED, 0,
                    apr_psprintf(scratch, "unknown delivery kind '%s'", it->kind), now, st);
             continue;
         }
         prep = kind->prepare(scratch, it, &o->cfg, now, &req, &end, &reason);
         if (prep == LTI_OUTBOX_DEFER) {
+            /* counted as deferred, not retried (flush counts it, the caller sees both) */
             st->deferred++;
-            finish(o, store, it, LTI_OUTBOX_RETRY,
-                   now + lti_outbox_backoff(o->cfg.retry_base, 0, draw()), reason, now, st);
             st->retried--;
+            finish(o, store, &ends, it, LTI_OUTBOX_RETRY,
+                   now + lti_outbox_backoff(o->cfg.retry_base, 0, draw()), reason, now, st);
             continue;
         }
         if (prep == LTI_OUTBOX_DECIDED) {
@@ -682,33 +738,40 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
                            ? now + lti_outbox_backoff(o->cfg.retry_base, it->attempts, draw())
                            : 0;
 
-            finish(o, store, it, end, next, reason, now, st);
+            finish(o, store, &ends, it, end, next, reason, now, st);
             continue;
         }
         j = apr_pcalloc(scratch, sizeof(*j));
         j->it = it;
         j->kind = kind;
         j->pool = scratch;
+        j->req = req;
         j->max = o->cfg.http.max_bytes ? o->cfg.http.max_bytes : LTI_POX_MAX_BYTES;
-        if ((j->easy = easy_for(o, j, &req)) == NULL
-            || curl_multi_add_handle(o->multi, j->easy) != CURLM_OK) {
-            job_free(o, j);
-            finish(o, store, it, LTI_OUTBOX_RETRY,
-                   now + lti_outbox_backoff(o->cfg.retry_base, it->attempts, draw()),
-                   "cannot start a request (libcurl)", now, st);
-            continue;
-        }
         APR_ARRAY_PUSH(jobs, job_t *) = j;
     }
-    if (jobs->nelts == 0) {
-        return LTI_OK;
-    }
-    /* Up to max_in_flight requests at once (the multi handle queues the rest), each ended
-     * as soon as its answer is in. */
+    /* Up to max_in_flight requests at once, each ended as soon as its answer is in and
+     * replaced by the next (its easy handle reused, its connection kept alive). */
     do {
         CURLMsg *msg;
         int left;
 
+        while (next_job < jobs->nelts && active < o->cfg.max_in_flight) {
+            job_t *j = APR_ARRAY_IDX(jobs, next_job, job_t *);
+
+            next_job++;
+            if ((j->easy = easy_for(o, j, &j->req)) == NULL
+                || curl_multi_add_handle(o->multi, j->easy) != CURLM_OK) {
+                job_free(o, j);
+                finish(o, store, &ends, j->it, LTI_OUTBOX_RETRY,
+                       now + lti_outbox_backoff(o->cfg.retry_base, j->it->attempts, draw()),
+                       "cannot start a request (libcurl)", now, st);
+                continue;
+            }
+            active++;
+        }
+        if (active == 0) {
+            break;
+        }
         if (curl_multi_perform(o->multi, &running) != CURLM_OK) {
             break;
         }
@@ -735,12 +798,14 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
             end = lti_outbox_decide(scratch, j->kind, j->it, &o->cfg, t, status, j->buf,
                                     j->len, net, draw(), &next, &reason);
             job_free(o, j);
-            finish(o, store, j->it, end, next, reason, t, st);
+            active--;
+            finish(o, store, &ends, j->it, end, next, reason, t, st);
         }
-        if (running > 0) {
+        if (running > 0 && (active >= o->cfg.max_in_flight || next_job >= jobs->nelts)) {
             curl_multi_poll(o->multi, NULL, 0, 1000, NULL);
         }
-    } while (running > 0);
+    } while (active > 0 || next_job < jobs->nelts);
+    flush(o, store, &ends, st);
     /* Anything left (a multi error): drop the handles; the leases expire. */
     for (int i = 0; i < jobs->nelts; i++) {
         job_free(o, APR_ARRAY_IDX(jobs, i, job_t *));

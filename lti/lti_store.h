@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 8
+#define LTI_STORE_SCHEMA_VERSION 9
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -213,6 +213,16 @@ typedef struct lti_ags_target_t {
 /* How a delivery attempt ended. */
 typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
 
+/* One ended attempt for lti_store_outbox_finish_many (the arguments of
+ * lti_store_outbox_finish; applied is set by the store). */
+typedef struct lti_outbox_done_t {
+    const lti_outbox_item_t *item;
+    lti_outbox_end_t end;
+    int64_t next_attempt, now;
+    const char *reason;
+    int applied;
+} lti_outbox_done_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -299,6 +309,9 @@ typedef struct lti_store_ops_t {
                                   const char *owner, lti_outbox_end_t end,
                                   int64_t next_attempt, const char *reason, int64_t now,
                                   int *applied, lti_err_t *err);
+    /* optional (NULL: the front door calls outbox_finish per row) */
+    lti_status_t (*outbox_finish_many)(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                       const char *owner, lti_err_t *err);
     lti_status_t (*outbox_list)(lti_store_t *s, apr_pool_t *p, const char *state,
                                 int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
     lti_status_t (*outbox_retry)(lti_store_t *s, int64_t id, int64_t now, int *count,
@@ -533,6 +546,11 @@ lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
                                      const char *owner, lti_outbox_end_t end,
                                      int64_t next_attempt, const char *reason, int64_t now,
                                      int *applied, lti_err_t *err);
+
+/* lti_store_outbox_finish for n attempts at once, in one transaction: a drain of many
+ * rows costs one commit per batch, not one per row.  done[i].applied says what each did. */
+lti_status_t lti_store_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                          const char *owner, lti_err_t *err);
 
 /* Outbox rows (lti_outbox_item_t, no secrets), newest first: state NULL for all or
  * "pending", "sent", "failed"; link_pk > 0 for the newest row per person of one link. */

@@ -170,6 +170,15 @@ static const char *const migrations[] = {
     "CREATE TABLE ags_stamps (person_id INTEGER NOT NULL REFERENCES persons(id),"
     "  link_pk INTEGER NOT NULL REFERENCES resource_links(id), last_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (person_id, link_pk));",
+
+    /* 8 -> 9: a drainer finds the rows it leased by an index (not a scan of the whole
+     * outbox per batch); the grades the demo LMS received (PTechDemoPlatform), newest per
+     * target (an outcomes sourcedid or an AGS line item and user) */
+    "CREATE INDEX outbox_leased ON outbox (lease_owner, lease_until)"
+    "  WHERE lease_owner IS NOT NULL;"
+    "CREATE TABLE demo_grades (target TEXT NOT NULL PRIMARY KEY, via TEXT NOT NULL,"
+    "  label TEXT NOT NULL, score REAL NOT NULL, comment TEXT, received INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL DEFAULT 1);",
 };
 
 enum {
@@ -516,7 +525,9 @@ static const char *const sql[ST__COUNT] = {
         " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
         " LEFT JOIN consumers c ON substr(l.tenant, 1, 6) = 'lti11:'"
         "  AND c.consumer_key = substr(l.tenant, 7)"
-        " WHERE o.lease_owner = ?1 AND o.lease_until = ?2 + ?3 AND o.state = 'pending'"
+        /* state || '': the rows come from the lease index (outbox_leased), not from a
+         * walk of every pending row in outbox_due's order */
+        " WHERE o.lease_owner = ?1 AND o.lease_until = ?2 + ?3 AND o.state || '' = 'pending'"
         " ORDER BY o.next_attempt, o.id",
     [ST_OUTBOX_SENT] =
         "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?4,"
@@ -2933,18 +2944,17 @@ out:
     return rv;
 }
 
-static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it,
-                                     const char *owner, lti_outbox_end_t end,
-                                     int64_t next_attempt, const char *reason, int64_t now,
-                                     int *applied, lti_err_t *err)
+/* One attempt's end (the caller holds the lock). */
+static lti_status_t outbox_finish_one(sq_t *q, const lti_outbox_item_t *it, const char *owner,
+                                      lti_outbox_end_t end, int64_t next_attempt,
+                                      const char *reason, int64_t now, int *applied,
+                                      lti_err_t *err)
 {
     static const int ids[] = {ST_OUTBOX_SENT, ST_OUTBOX_RETRY_AT, ST_OUTBOX_FAILED};
-    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int changes = 0;
 
-    LOCK(q);
     if ((st = stmt(q, ids[end], err)) != NULL) {
         sqlite3_bind_int64(st, 1, it->id);
         sqlite3_bind_int64(st, 2, it->version);
@@ -2967,8 +2977,50 @@ static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
             rv = exec_stmt(q, st, NULL, err);
         }
     }
-    UNLOCK(q);
     *applied = changes > 0;
+    return rv;
+}
+
+static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it,
+                                     const char *owner, lti_outbox_end_t end,
+                                     int64_t next_attempt, const char *reason, int64_t now,
+                                     int *applied, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = outbox_finish_one(q, it, owner, end, next_attempt, reason, now, applied, err);
+    UNLOCK(q);
+    return rv;
+}
+
+/* All or nothing: on an error nothing is recorded and the leases expire (the rows come
+ * back, a sent one is sent again: replaceResult and AGS scores are idempotent). */
+static lti_status_t sq_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                          const char *owner, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = begin(q, err);
+    for (int i = 0; i < n && rv == LTI_OK; i++) {
+        rv = outbox_finish_one(q, done[i].item, owner, done[i].end, done[i].next_attempt,
+                               done[i].reason, done[i].now, &done[i].applied, err);
+    }
+    if (rv == LTI_OK) {
+        rv = commit(q, err);
+    }
+    else {
+        rollback(q);
+    }
+    UNLOCK(q);
+    if (rv != LTI_OK) {
+        for (int i = 0; i < n; i++) {
+            done[i].applied = 0;
+        }
+    }
     return rv;
 }
 
@@ -3156,6 +3208,7 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_claim_drainer = sq_outbox_claim_drainer,
     .outbox_lease = sq_outbox_lease,
     .outbox_finish = sq_outbox_finish,
+    .outbox_finish_many = sq_outbox_finish_many,
     .outbox_list = sq_outbox_list,
     .outbox_retry = sq_outbox_retry,
     .outbox_depth = sq_outbox_depth,

@@ -3,6 +3,9 @@
  * store across several httpd on the same store, and row leases make a crashed holder's rows
  * come back.  Every PTechOutboxPoll it runs lti_outbox_drain (liblti does the work: LTI 1.1
  * Basic Outcomes and AGS scores, whose access tokens it caches for the worker's life). */
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <apr_optional.h>
@@ -14,8 +17,12 @@
 
 APLOG_USE_MODULE(ptech);
 
-/* Rounds per tick at most, so a long backlog does not hold the watchdog thread forever. */
-#define MAX_ROUNDS 16
+/* The drainer thread's nice value (Linux: per thread).  Launches are what a person waits
+ * for; a grade may arrive a few seconds later.  At nice 10 the scheduler gives a busy
+ * worker thread about ten times the drainer's share of a contended CPU, so a drain during a
+ * launch peak takes what the launches leave and does not slow them; on an idle CPU the
+ * drainer runs at full speed (nice only weighs contended time). */
+#define DRAINER_NICE 10
 
 typedef struct worker_t {
     server_rec *s;
@@ -77,12 +84,21 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
          * child_init runs before mod_watchdog's). */
         w->cfg.catalog = ptech_cfg(w->s)->catalog;
         worker_open(w);
+#ifdef SYS_gettid
+        /* Called in the watchdog's own thread, which runs only this callback. */
+        if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DRAINER_NICE) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, w->s, "grade return worker: "
+                         "setpriority");
+        }
+#endif
         break;
     case AP_WATCHDOG_STATE_RUNNING:
         if (w->stop || w->pool == NULL || !worker_open(w)) {
             break;
         }
-        for (int round = 0; round < MAX_ROUNDS && !w->stop; round++) {
+        /* While the backlog fills whole batches, go on (the watchdog thread is the
+         * drainer's alone); a stop is seen between two rounds. */
+        while (!w->stop) {
             lti_outbox_stats_t st;
             lti_err_t err;
 
@@ -185,8 +201,10 @@ int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
     w->dsn = c->store_dsn;
     w->cfg.retry_base = ptech_cfg_dur(c->outbox_retry_base, 30);
     w->cfg.max_age = ptech_cfg_dur(c->outbox_max_age, 7 * 86400);
-    w->cfg.max_in_flight = 8;
-    w->cfg.batch = 64;
+    /* 16 requests at once keep a fast LMS busy; a round waits for its slowest answer, so a
+     * batch is 8 waves of requests (a stop waits for at most one round). */
+    w->cfg.max_in_flight = 16;
+    w->cfg.batch = 128;
     w->cfg.http.timeout = ptech_cfg_dur(c->http_timeout, 10);
     w->cfg.http.ca_file = c->ca_file;
     w->cfg.http.proxy = c->http_proxy;
