@@ -14,6 +14,22 @@
 
 /* ---- kinds ---- */
 
+#define AGS_REAUTH "the LMS refused the access token (HTTP 401): retrying with a new token"
+/* LTI 1.3 Basic Outcomes: the token's scope (the LTI 1.1 service, Bearer authenticated). */
+#define BO_SCOPE "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
+
+static lti_outbox_prep_t bo13_authorize(apr_pool_t *p, const lti_outbox_item_t *it,
+                                        const lti_outbox_cfg_t *cfg, int64_t now,
+                                        const char **authorization, lti_outbox_end_t *end,
+                                        const char **reason);
+
+/* A Basic Outcomes row of an LTI 1.3 link (its launch carried the basic outcome claim and
+ * no AGS claim): sent with a Bearer token, not OAuth 1 signed. */
+static int bo13_row(const lti_outbox_item_t *it)
+{
+    return it->tenant != NULL && strncmp(it->tenant, "lti13:", 6) == 0;
+}
+
 static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
                                        const lti_outbox_cfg_t *cfg, int64_t now,
                                        lti_outbox_req_t *req, lti_outbox_end_t *end,
@@ -28,7 +44,7 @@ static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *i
                   "lis_outcome_service_url) for this learner and link";
         return LTI_OUTBOX_DECIDED;
     }
-    if (it->consumer_key == NULL || it->consumer_secret == NULL) {
+    if (!bo13_row(it) && (it->consumer_key == NULL || it->consumer_secret == NULL)) {
         *reason = "the LTI 1.1 consumer of this link was removed (ptechctl consumer add)";
         return LTI_OUTBOX_DECIDED;
     }
@@ -38,9 +54,17 @@ static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *i
     }
     body = msg_id ? lti_pox_request(p, LTI_POX_REPLACE, it->sourcedid, it->score, msg_id, &err)
                   : NULL;
-    if (body == NULL || lti_pox_sign(p, it->outcome_url, body, strlen(body), it->consumer_key,
-                                     it->consumer_secret, now, &req->authorization, &err)
-                            != LTI_OK) {
+    if (body != NULL && bo13_row(it)) {
+        lti_outbox_prep_t prep = bo13_authorize(p, it, cfg, now, &req->authorization, end,
+                                                reason);
+
+        if (prep != LTI_OUTBOX_SEND) {
+            return prep;
+        }
+    }
+    else if (body == NULL || lti_pox_sign(p, it->outcome_url, body, strlen(body),
+                                          it->consumer_key, it->consumer_secret, now,
+                                          &req->authorization, &err) != LTI_OK) {
         *end = LTI_OUTBOX_RETRY;
         *reason = apr_psprintf(p, "cannot build the request: %s", err.text);
         return LTI_OUTBOX_DECIDED;
@@ -58,6 +82,16 @@ static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it,
     lti_pox_resp_t resp;
     lti_err_t err;
 
+    if (status == 401 && bo13_row(it)) {
+        /* As for AGS: one new token, then give up. */
+        if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+            *reason = "the LMS refused a new access token too (HTTP 401)";
+            return LTI_OUTBOX_FAILED;
+        }
+        *reason = AGS_REAUTH;
+        *wait = 0;
+        return LTI_OUTBOX_RETRY;
+    }
     if (status < 200 || status > 299) {
         *reason = apr_psprintf(p, "the LMS answered HTTP %ld", status);
         return LTI_OUTBOX_FAILED;
@@ -85,7 +119,6 @@ static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it,
  * AGS_REAUTH, retried at once; the next prepare sees that reason, drops the cached token and
  * fetches one new token; a second 401 fails the row. */
 
-#define AGS_REAUTH "the LMS refused the access token (HTTP 401): retrying with a new token"
 #define AGS_CLAIM_URL "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 
 /* The AGS claim of a link's stored claims ({"ags": {...}, ...}; a claim stored under its
@@ -205,6 +238,60 @@ static void ags_mark_down(const lti_outbox_cfg_t *cfg, const char *tenant,
         apr_hash_set(cfg->ags_down, apr_pstrdup(hp, tenant), APR_HASH_KEY_STRING,
                      apr_pstrdup(hp, reason));
     }
+}
+
+/* The Bearer authorization of a Basic Outcomes request of an LTI 1.3 link: an access token
+ * for BO_SCOPE from the link's platform (client_credentials with the tool key, cached as
+ * AGS tokens are). */
+static lti_outbox_prep_t bo13_authorize(apr_pool_t *p, const lti_outbox_item_t *it,
+                                        const lti_outbox_cfg_t *cfg, int64_t now,
+                                        const char **authorization, lti_outbox_end_t *end,
+                                        const char **reason)
+{
+    lti_ags_platform_t apf;
+    lti_platform_t pf;
+    lti_status_t rv;
+    lti_err_t err;
+    const char *text, *token;
+
+    *end = LTI_OUTBOX_RETRY;
+    if (cfg->secret_key == NULL || cfg->store == NULL || cfg->ags_cache == NULL) {
+        *reason = "LTI 1.3 basic outcomes need the tool key (PTechSecretKeyFile)";
+        return LTI_OUTBOX_DEFER;
+    }
+    if (cfg->ags_down != NULL
+        && (text = apr_hash_get(cfg->ags_down, it->tenant, APR_HASH_KEY_STRING)) != NULL) {
+        *reason = text;
+        return LTI_OUTBOX_DECIDED;
+    }
+    rv = ags_platform(p, cfg->store, it->tenant, &pf, &err);
+    if (rv != LTI_OK) {
+        *end = rv == LTI_ERR_NOT_FOUND ? LTI_OUTBOX_FAILED : LTI_OUTBOX_RETRY;
+        *reason = rv == LTI_ERR_NOT_FOUND
+                  ? "the LTI 1.3 platform of this link was removed (ptechctl platform add)"
+                  : apr_psprintf(p, "platform: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    memset(&apf, 0, sizeof(apf));
+    apf.id = it->tenant;
+    apf.token_url = pf.token_url;
+    apf.client_id = pf.client_id;
+    apf.scopes = BO_SCOPE;
+    if (ags_tool_key(p, cfg->store, cfg->secret_key, &apf.kid, &apf.private_pem, &err)
+        != LTI_OK) {
+        *reason = apr_psprintf(p, "tool key: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+        lti_ags_cache_drop(cfg->ags_cache, apf.id, BO_SCOPE, NULL);
+    }
+    if (ags_token(p, cfg->ags_cache, &apf, BO_SCOPE, now, &cfg->http, &token, &err) != LTI_OK) {
+        *reason = apr_psprintf(p, "access token: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
+        return LTI_OUTBOX_DECIDED;
+    }
+    *authorization = apr_pstrcat(p, "Bearer ", token, NULL);
+    return LTI_OUTBOX_SEND;
 }
 
 static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
@@ -704,7 +791,8 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     for (int i = 0; o->cfg.ags_cache == NULL && i < items->nelts; i++) {
         const char *k = APR_ARRAY_IDX(items, i, lti_outbox_item_t).kind;
 
-        if (k != NULL && strcmp(k, "ags") == 0
+        if (k != NULL && (strcmp(k, "ags") == 0
+                          || bo13_row(&APR_ARRAY_IDX(items, i, lti_outbox_item_t)))
             && lti_ags_cache_create(0, &o->cfg.ags_cache, NULL) != LTI_OK) {
             break;      /* AGS rows wait (deferred) */
         }

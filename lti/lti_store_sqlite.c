@@ -2276,8 +2276,9 @@ static void bind_fact(sqlite3_stmt *st, const lti_progress_t *r, int64_t now)
     sqlite3_bind_int64(st, 9, now);
 }
 
-/* The kind of grade return of a link: "lti11" for an LTI 1.1 link with a grade target,
- * "ags" for an LTI 1.3 link whose launch carried the AGS claim, NULL for none. */
+/* The kind of grade return of a link: "lti11" (Basic Outcomes) for an LTI 1.1 link with a
+ * grade target, "ags" for an LTI 1.3 link whose launch carried the AGS claim, "lti11" for
+ * one with only the basic outcome claim's grade target, NULL for none. */
 static const char *link_kind(const char *tenant, const char *sourcedid, const char *url,
                              const char *claims)
 {
@@ -2290,6 +2291,12 @@ static const char *link_kind(const char *tenant, const char *sourcedid, const ch
         && (strncmp(claims, "{\"ags\":{", 8) == 0
             || strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL)) {
         return "ags";
+    }
+    /* SPEC.md: basic outcomes (Bearer) only when no AGS claim came: an LTI 1.3 link whose
+     * launch carried the basic outcome claim is an "lti11" (POX) row; lti_outbox sends it
+     * with an access token instead of an OAuth 1 signature. */
+    if (tenant != NULL && strncmp(tenant, "lti13:", 6) == 0) {
+        return sourcedid != NULL && url != NULL ? "lti11" : NULL;
     }
     return NULL;
 }
