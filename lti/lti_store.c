@@ -376,6 +376,18 @@ lti_status_t lti_store_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *don
     return rv;
 }
 
+lti_status_t lti_store_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err)
+{
+    return logged("demo_grade_put", s->ops->demo_grade_put(s, g, err), err);
+}
+
+lti_status_t lti_store_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err)
+{
+    return logged("demo_grade_list", s->ops->demo_grade_list(s, p, out, err), err);
+}
+
 lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
                                    int64_t link_pk, apr_array_header_t **out, lti_err_t *err)
 {

@@ -223,6 +223,17 @@ typedef struct lti_outbox_done_t {
     int applied;
 } lti_outbox_done_t;
 
+/* A grade the demo LMS received (PTechDemoPlatform), the newest per target. */
+typedef struct lti_demo_grade_t {
+    const char *target;         /* the outcomes sourcedid, or an AGS line item and user */
+    const char *via;            /* "lti11", "ags" */
+    const char *label;          /* who and which activity, as the demo page shows it */
+    double score;               /* 0..1 */
+    const char *comment;        /* may be NULL */
+    int64_t received;
+    int count;                  /* how many times it arrived */
+} lti_demo_grade_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -309,6 +320,9 @@ typedef struct lti_store_ops_t {
                                   const char *owner, lti_outbox_end_t end,
                                   int64_t next_attempt, const char *reason, int64_t now,
                                   int *applied, lti_err_t *err);
+    lti_status_t (*demo_grade_put)(lti_store_t *s, const lti_demo_grade_t *g, lti_err_t *err);
+    lti_status_t (*demo_grade_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                    lti_err_t *err);
     /* optional (NULL: the front door calls outbox_finish per row) */
     lti_status_t (*outbox_finish_many)(lti_store_t *s, lti_outbox_done_t *done, int n,
                                        const char *owner, lti_err_t *err);
@@ -551,6 +565,13 @@ lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
  * rows costs one commit per batch, not one per row.  done[i].applied says what each did. */
 lti_status_t lti_store_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
                                           const char *owner, lti_err_t *err);
+
+/* The demo LMS: records a grade it received (replacing the target's last one, counting
+ * arrivals), and lists them (lti_demo_grade_t), newest first. */
+lti_status_t lti_store_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err);
+lti_status_t lti_store_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err);
 
 /* Outbox rows (lti_outbox_item_t, no secrets), newest first: state NULL for all or
  * "pending", "sent", "failed"; link_pk > 0 for the newest row per person of one link. */

@@ -259,6 +259,8 @@ enum {
     ST_OUTBOX_PURGE,
     ST_AGS_TARGET,
     ST_AGS_STAMP_PUT,
+    ST_DEMO_GRADE_PUT,
+    ST_DEMO_GRADE_LIST,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -570,6 +572,14 @@ static const char *const sql[ST__COUNT] = {
     [ST_AGS_STAMP_PUT] = "INSERT INTO ags_stamps (person_id, link_pk, last_ms) VALUES (?, ?, ?)"
                          " ON CONFLICT (person_id, link_pk) DO UPDATE SET"
                          " last_ms = MAX(last_ms, excluded.last_ms)",
+    [ST_DEMO_GRADE_PUT] =
+        "INSERT INTO demo_grades (target, via, label, score, comment, received)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (target) DO UPDATE SET"
+        " via = excluded.via, label = excluded.label, score = excluded.score,"
+        " comment = excluded.comment, received = excluded.received,"
+        " count = demo_grades.count + 1",
+    [ST_DEMO_GRADE_LIST] = "SELECT target, via, label, score, comment, received, count"
+                           " FROM demo_grades ORDER BY received DESC, target LIMIT 200",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -3172,6 +3182,58 @@ static lti_status_t sq_ags_stamp_put(lti_store_t *s, int64_t person_id, int64_t 
     return rv;
 }
 
+/* ---- the demo LMS's received grades ---- */
+
+static lti_status_t sq_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DEMO_GRADE_PUT, err)) != NULL) {
+        bind_text(st, 1, g->target);
+        bind_text(st, 2, g->via);
+        bind_text(st, 3, g->label);
+        sqlite3_bind_double(st, 4, g->score);
+        bind_text(st, 5, g->comment);
+        sqlite3_bind_int64(st, 6, g->received);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 8, sizeof(lti_demo_grade_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_DEMO_GRADE_LIST, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_demo_grade_t *g = apr_array_push(*out);
+
+            g->target = col_text(p, st, 0);
+            g->via = col_text(p, st, 1);
+            g->label = col_text(p, st, 2);
+            g->score = sqlite3_column_double(st, 3);
+            g->comment = col_text(p, st, 4);
+            g->received = sqlite3_column_int64(st, 5);
+            g->count = sqlite3_column_int(st, 6);
+        }
+        done(st);
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "demo grades");
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3216,6 +3278,8 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_lease = sq_outbox_lease,
     .outbox_finish = sq_outbox_finish,
     .outbox_finish_many = sq_outbox_finish_many,
+    .demo_grade_put = sq_demo_grade_put,
+    .demo_grade_list = sq_demo_grade_list,
     .outbox_list = sq_outbox_list,
     .outbox_retry = sq_outbox_retry,
     .outbox_depth = sq_outbox_depth,
