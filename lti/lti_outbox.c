@@ -768,7 +768,6 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     lti_status_t rv;
     int granted = 0, running = 0, next_job = 0, active = 0;
     apr_time_t start = apr_time_now();
-
     ends_t ends;
 
     memset(st, 0, sizeof(*st));

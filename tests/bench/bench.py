@@ -32,8 +32,10 @@ SIGNED = int(os.environ.get("BENCH_SIGNED", "260000"))
 PER_ROUND13 = int(os.environ.get("BENCH_LTI13", "45000"))
 WARMUP, MORE, LAST = 10000, 100000, 50000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-# Pre-signed launches for each of the two drain-comparison rounds (after the SIGNED ones).
-PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "80000"))
+# The two drain-comparison launch rounds (5 s each, to keep pre-signing short): pre-signed
+# launches for each, after the lines the rounds above use.
+PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "45000"))
+WRK_DRAIN = WRK[:-2] + ["-d5s", "--latency"]
 COURSE = "cybersecurity-fundamentals"
 LEARNERS, LINKS = 5000, 10     # as presign.py makes them: 50,000 (learner, link) pairs
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef"
@@ -96,9 +98,9 @@ def parse_wrk(out):
             "bad": int(m.group(1)) if m else 0, "socket": errs.group(1) if errs else ""}
 
 
-def run_wrk(args, ppid):
+def run_wrk(args, ppid, wrk=WRK):
     c0 = cpu_seconds(ppid)
-    out = subprocess.run(WRK + args, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(wrk + args, capture_output=True, text=True, check=True).stdout
     r = parse_wrk(out)
     r["cpu_us"] = (cpu_seconds(ppid) - c0) * 1e6 / max(r["requests"], 1)
     return r
@@ -173,7 +175,7 @@ def wait_drained(lms, want, timeout=180):
     raise AssertionError("drain incomplete after %ds: %r" % (timeout, lms_stats(lms)))
 
 
-def bench_drain(d, ctl, base, lms, bodies, ppid):
+def bench_drain(d, ctl, base, lms, bodies, ppid, first):
     """(a) 50,000 pending scores drained to the Node LMS, nothing else running; (b) a launch
     round without a drain, then one during a drain of 50,000 changed scores."""
     pairs = LEARNERS * LINKS
@@ -198,10 +200,9 @@ def bench_drain(d, ctl, base, lms, bodies, ppid):
     print("bench: drain (a): %r" % out["a"], flush=True)
     assert s["unique"] == pairs and s["duplicates"] == 0 and s["bad"] == 0, s
     # (b) The same kind of launch round twice, the second while 50,000 changed scores drain.
-    first = SIGNED
     print("bench: launches without a drain", flush=True)
     r0 = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
-                  str(first), str(first + PER_DRAIN_ROUND)], ppid)
+                  str(first), str(first + PER_DRAIN_ROUND)], ppid, WRK_DRAIN)
     assert r0["bad"] == 0, "refused launches: BENCH_DRAIN_LAUNCHES too small?"
     requests.post(lms + "/reset", timeout=10)
     secs, summary = import_results(d, ctl, "results-b.csv", lambda u: 50 + u % 50,
@@ -210,7 +211,8 @@ def bench_drain(d, ctl, base, lms, bodies, ppid):
     print("bench: launches during a drain", flush=True)
     before = lms_stats(lms)["received"]
     r1 = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
-                  str(first + PER_DRAIN_ROUND), str(first + 2 * PER_DRAIN_ROUND)], ppid)
+                  str(first + PER_DRAIN_ROUND), str(first + 2 * PER_DRAIN_ROUND)], ppid,
+                 WRK_DRAIN)
     during = lms_stats(lms)["received"]
     assert r1["bad"] == 0, "refused launches: BENCH_DRAIN_LAUNCHES too small?"
     s = wait_drained(lms, pairs)
@@ -383,7 +385,7 @@ PTechOutboxPoll 1s
         rss3 = children_rss_kb(httpd.pid)
         jwks_fetches = platform.fetches - fetches_before
         del sess
-        drain = bench_drain(d, ctl, base, lms, bodies, httpd.pid)
+        drain = bench_drain(d, ctl, base, lms, bodies, httpd.pid, line + last)
     finally:
         httpd.terminate()
         httpd.wait(30)
@@ -408,7 +410,7 @@ the 5,000 learners' course results (SPEC.md's CSV rule) imported with `ptechctl 
 import` ({import_s:.1f} s: {summary}) queues one grade return per learner and link:
 {pairs} pending scores. The drainer (the mod_watchdog thread of the same httpd, on CPU 0)
 sends them as LTI 1.1 replaceResult (POX, OAuth 1.0a body hash + HMAC-SHA1, a fresh nonce
-each) over keep-alive connections, 16 requests in flight, to tests/bench/lms.js (Node, on
+each) over keep-alive connections, 32 requests in flight, to tests/bench/lms.js (Node, on
 CPU 1), which checks each request's body hash and signature, answers with Moodle 4.5's
 success envelope and counts every delivery by sourcedid and score.
 
@@ -419,9 +421,10 @@ success envelope and counts every delivery by sourcedid and score.
 - server CPU {cpu:.0f} µs per score; received {recv}, distinct {uniq}, duplicates {dup},
   refused by the LMS {bad}; pending after: {pending}
 
-(b) LTI 1.1 launches (wrk as above, 10 s) without a drain, then while {pairs} changed scores
-(a second import) drain; the drainer thread runs at nice 10 (see ptech_worker.c: launches
-first, grades in the time they leave):
+(b) LTI 1.1 launches (wrk as above, 5 s) without a drain, then while {pairs} changed scores
+(a second import) drain; while httpd serves requests the drainer pauses 7 times the length of
+each round, and its thread runs at nice 10 (see ptech_worker.c: launches first, grades in the
+time they leave):
 
 | round | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx/3xx |
 |---|---|---|---|---|---|
@@ -429,7 +432,7 @@ first, grades in the time they leave):
 | launch, during a drain | {r1:.0f} | {p50b:.2f} | {p99b:.2f} | {cpub:.0f} | {badb} |
 
 - **launches during a drain: {ratio:.0%} of their rate without one**
-- scores delivered before the round {before}, during its 10 s {during}, then the rest at
+- scores delivered before the round {before}, during its 5 s {during}, then the rest at
   {rateb:.0f} scores/s overall; received {recvb}, distinct {uniqb}, duplicates {dupb},
   refused {badb2}
 """.format(import_s=a["import_s"], summary=a["summary"].replace("\n", "; "),
@@ -466,8 +469,9 @@ Generated by tests/bench/bench.py on {date}, {cpu}, 2 cores.
 httpd (event MPM, 1 child × 128 threads) pinned to CPU 0 with taskset; wrk
 (`-t2 -c64 -d10s --latency`) on CPU 1. Static = a 3-byte file served by the same httpd
 (core handler). Launch = POST /ptech/lti11 of unique Moodle-shaped LTI 1.1 launches pre-signed
-by oauthlib (signature verified, nonce checked, person/context/link/launch/session written,
-303 + cookie). LTI 1.3 launch = POST /ptech/launch of an id_token (RS256, PyJWT) with its
+by oauthlib (5,000 learners in 10 activities of one course, custom course= and a grade target
+each; signature verified, nonce checked, person/context/link/launch/session written, 303 +
+cookie). LTI 1.3 launch = POST /ptech/launch of an id_token (RS256, PyJWT) with its
 state and state cookie from a real login initiation made beforehand (state consumed, RSA
 signature verified with the cached platform JWKS, claims checked, launch recorded, 303).
 Login = GET /ptech/login (platform looked up, state stored, 302 to the platform).
