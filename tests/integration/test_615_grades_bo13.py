@@ -4,63 +4,34 @@ came): POX replaceResult to the claim's lis_outcome_service_url with "Authorizat
 and an access token from the platform's token endpoint (client_credentials, scope
 lti-bo/scope/basicoutcome), no OAuth 1 signature.  The loopback platform verifies the
 client assertion (PyJWT, the tool's JWKS) and the bearer token, and records what arrives."""
-import json
-import threading
 import time
 import types
-import urllib.parse
-import uuid
 import xml.etree.ElementTree as ET
 
-import jwt as pyjwt
 import pytest
 
 import ptechtest as pt
 from test_600_grades import COURSE, GRADES, POX_NS, RESPONSE, import_csv, outbox, wait_for
+from test_610_grades_ags import AgsPlatform
 
 BO_CLAIM = "https://purl.imsglobal.org/spec/lti-bo/claim/basicoutcome"
 BO_SCOPE = "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
 SERVICE = "/mod/lti/service.php"
 
 
-class BoPlatform(pt.Platform):
-    """The platform plus Moodle's token endpoint and its LTI 1.1 outcomes service, which
-    takes a Bearer token (as Moodle does for 1.3 tools).  status_script: HTTP statuses the
-    service answers first (then 200)."""
+class BoPlatform(AgsPlatform):
+    """test_610's platform (its token endpoint verifies the client assertion with the
+    tool's JWKS), asked for the basic outcome scope, plus Moodle's LTI 1.1 outcomes service,
+    which takes a Bearer token (as Moodle does for 1.3 tools).  status_script: HTTP
+    statuses the service answers first (then 200)."""
+
+    required_scope = BO_SCOPE
 
     def __init__(self):
         super().__init__()
-        self.tool_jwks = None
-        self.lock2 = threading.Lock()
-        self.tokens, self.bad, self.grades, self.auth = [], [], [], []
+        self.grades, self.auth = [], []
         self.status_script = []
-        self.routes[self.TOKEN] = self._token
         self.routes[SERVICE] = self._service
-
-    def _token(self, query, handler):
-        body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
-        form = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
-        try:
-            assert form["grant_type"] == "client_credentials", form
-            assertion = form["client_assertion"]
-            kid = pyjwt.get_unverified_header(assertion)["kid"]
-            jwk = [k for k in self.tool_jwks["keys"] if k["kid"] == kid]
-            assert jwk, "unknown kid %s" % kid
-            key = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk[0]))
-            c = pyjwt.decode(assertion, key, algorithms=["RS256"], audience=self.token_url,
-                             issuer=self.client_id)
-            assert c["sub"] == self.client_id and c["jti"], c
-            assert form["scope"].split() == [BO_SCOPE], form
-        except Exception as e:          # noqa: BLE001 -- recorded, refused as Moodle does
-            with self.lock2:
-                self.bad.append(repr(e))
-            return 400, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
-        token = uuid.uuid4().hex
-        with self.lock2:
-            self.tokens.append(token)
-        return 200, {"Content-Type": "text/html; charset=utf-8"}, json.dumps(
-            {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
-             "scope": form["scope"]})
 
     def _service(self, query, handler):
         body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
