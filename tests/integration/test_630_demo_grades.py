@@ -62,7 +62,8 @@ def oauth_post(srv, body, secret=None, key="ptech-demo", body_hash=None):
                   hashlib.sha1(body.encode()).digest()).decode())]
     base = sig.signature_base_string("POST", sig.base_string_uri(url),
                                      sig.normalize_parameters(params))
-    s = sig.sign_hmac_sha1(base, secret, "")
+    s = sig.sign_hmac_sha1_with_client(
+        base, types.SimpleNamespace(client_secret=secret, resource_owner_secret=None))
     params.append(("oauth_signature", s))
     auth = "OAuth " + ", ".join('%s="%s"' % (k, utils.escape(v)) for k, v in params)
     return srv.post("/ptech/demo/outcomes", data=body.encode(),
