@@ -99,16 +99,21 @@ class AgsPlatform(pt.Platform):
         return status, {"Content-Type": "application/json"}, "{}"
 
 
-@pytest.fixture
-def ags(httpd_factory):
-    pf = AgsPlatform()
+def start_with(httpd_factory, pf):
+    """An httpd returning grades, with pf registered and knowing the tool's JWKS."""
     srv = httpd_factory(directives=pt.LTI13_DIRECTIVES + GRADES, demo=False, seed=True)
     srv.start()
     pf.register(srv)
     r = srv.get("/ptech/jwks")
     assert r.status_code == 200, r.text
     pf.tool_jwks = r.json()
-    yield types.SimpleNamespace(srv=srv, pf=pf)
+    return types.SimpleNamespace(srv=srv, pf=pf)
+
+
+@pytest.fixture
+def ags(httpd_factory):
+    pf = AgsPlatform()
+    yield start_with(httpd_factory, pf)
     pf.close()
 
 

@@ -5,14 +5,13 @@ and an access token from the platform's token endpoint (client_credentials, scop
 lti-bo/scope/basicoutcome), no OAuth 1 signature.  The loopback platform verifies the
 client assertion (PyJWT, the tool's JWKS) and the bearer token, and records what arrives."""
 import time
-import types
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import ptechtest as pt
-from test_600_grades import COURSE, GRADES, POX_NS, RESPONSE, import_csv, outbox, wait_for
-from test_610_grades_ags import AgsPlatform
+from test_600_grades import COURSE, POX_NS, RESPONSE, import_csv, outbox, wait_for
+from test_610_grades_ags import AgsPlatform, start_with
 
 BO_CLAIM = "https://purl.imsglobal.org/spec/lti-bo/claim/basicoutcome"
 BO_SCOPE = "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
@@ -62,13 +61,7 @@ class BoPlatform(AgsPlatform):
 @pytest.fixture
 def bo(httpd_factory):
     pf = BoPlatform()
-    srv = httpd_factory(directives=pt.LTI13_DIRECTIVES + GRADES, demo=False, seed=True)
-    srv.start()
-    pf.register(srv)
-    r = srv.get("/ptech/jwks")
-    assert r.status_code == 200, r.text
-    pf.tool_jwks = r.json()
-    yield types.SimpleNamespace(srv=srv, pf=pf)
+    yield start_with(httpd_factory, pf)
     pf.close()
 
 
