@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 #include <apr_uri.h>
@@ -404,4 +405,52 @@ const char *lti_oauth1_body_hash(apr_pool_t *p, const void *body, size_t len)
         return NULL;
     }
     return lti_base64(p, md, mdlen);
+}
+
+lti_status_t lti_oauth1_parse_header(apr_pool_t *p, const char *header,
+                                     apr_array_header_t *params, lti_err_t *err)
+{
+    /* Rewritten as a form ("k=v&k=v"), decoded by lti_form_parse: the values are RFC 3986
+     * encoded, so they hold no raw '&', '+' or '"'. */
+    size_t len = header ? strlen(header) : 0;
+    char *form = apr_palloc(p, len + 1);
+    size_t o = 0;
+    const char *s = header;
+
+    if (header == NULL || strncasecmp(header, "OAuth ", 6) != 0) {
+        return lti_err_set(err, LTI_ERR_MISSING, "oauth_header",
+                           "no OAuth Authorization header");
+    }
+    s += 6;
+    for (;;) {
+        const char *k, *v, *q;
+
+        s += strspn(s, " \t,");
+        if (*s == '\0') {
+            break;
+        }
+        k = s;
+        s += strcspn(s, "=\" ,");
+        if (s == k || s[0] != '=' || s[1] != '"' || (q = strchr(s + 2, '"')) == NULL) {
+            return lti_err_set(err, LTI_ERR_MALFORMED, "oauth_header",
+                               "the OAuth Authorization header is malformed");
+        }
+        v = s + 2;
+        if (memchr(v, '&', q - v) != NULL || memchr(v, '+', q - v) != NULL) {
+            return lti_err_set(err, LTI_ERR_MALFORMED, "oauth_header",
+                               "the OAuth Authorization header is not percent-encoded");
+        }
+        if (!(s - k == 5 && strncasecmp(k, "realm", 5) == 0)) {
+            if (o > 0) {
+                form[o++] = '&';
+            }
+            memcpy(form + o, k, s - k + 1);
+            o += s - k + 1;
+            memcpy(form + o, v, q - v);
+            o += q - v;
+        }
+        s = q + 1;
+    }
+    form[o] = '\0';
+    return lti_form_parse(p, form, o, 32, params, err);
 }

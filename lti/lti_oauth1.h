@@ -39,6 +39,12 @@ lti_status_t lti_oauth1_sign(apr_pool_t *p, const char *method, const char *url,
                              apr_array_header_t *params, const char *consumer_key,
                              const char *secret, int64_t now, lti_err_t *err);
 
+/* The parameters (lti_kv_t, decoded) of an "Authorization: OAuth k="v", ..." header, realm
+ * left out.  LTI_ERR_MISSING "oauth_header" when it is not an OAuth header,
+ * LTI_ERR_MALFORMED "oauth_header" when it cannot be read. */
+lti_status_t lti_oauth1_parse_header(apr_pool_t *p, const char *header,
+                                     apr_array_header_t *params, lti_err_t *err);
+
 /* oauth_body_hash: base64 SHA-1 of the body bytes. */
 const char *lti_oauth1_body_hash(apr_pool_t *p, const void *body, size_t len);
 

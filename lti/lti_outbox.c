@@ -15,6 +15,22 @@
 
 /* ---- kinds ---- */
 
+#define AGS_REAUTH "the LMS refused the access token (HTTP 401): retrying with a new token"
+/* LTI 1.3 Basic Outcomes: the token's scope (the LTI 1.1 service, Bearer authenticated). */
+#define BO_SCOPE "https://purl.imsglobal.org/spec/lti-bo/scope/basicoutcome"
+
+static lti_outbox_prep_t bo13_authorize(apr_pool_t *p, const lti_outbox_item_t *it,
+                                        const lti_outbox_cfg_t *cfg, int64_t now,
+                                        const char **authorization, lti_outbox_end_t *end,
+                                        const char **reason);
+
+/* A Basic Outcomes row of an LTI 1.3 link (its launch carried the basic outcome claim and
+ * no AGS claim): sent with a Bearer token, not OAuth 1 signed. */
+static int bo13_row(const lti_outbox_item_t *it)
+{
+    return it->tenant != NULL && strncmp(it->tenant, "lti13:", 6) == 0;
+}
+
 static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
                                        const lti_outbox_cfg_t *cfg, int64_t now,
                                        lti_outbox_req_t *req, lti_outbox_end_t *end,
@@ -29,7 +45,7 @@ static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *i
                   "lis_outcome_service_url) for this learner and link";
         return LTI_OUTBOX_DECIDED;
     }
-    if (it->consumer_key == NULL || it->consumer_secret == NULL) {
+    if (!bo13_row(it) && (it->consumer_key == NULL || it->consumer_secret == NULL)) {
         *reason = "the LTI 1.1 consumer of this link was removed (ptechctl consumer add)";
         return LTI_OUTBOX_DECIDED;
     }
@@ -39,9 +55,17 @@ static lti_outbox_prep_t lti11_prepare(apr_pool_t *p, const lti_outbox_item_t *i
     }
     body = msg_id ? lti_pox_request(p, LTI_POX_REPLACE, it->sourcedid, it->score, msg_id, &err)
                   : NULL;
-    if (body == NULL || lti_pox_sign(p, it->outcome_url, body, strlen(body), it->consumer_key,
-                                     it->consumer_secret, now, &req->authorization, &err)
-                            != LTI_OK) {
+    if (body != NULL && bo13_row(it)) {
+        lti_outbox_prep_t prep = bo13_authorize(p, it, cfg, now, &req->authorization, end,
+                                                reason);
+
+        if (prep != LTI_OUTBOX_SEND) {
+            return prep;
+        }
+    }
+    else if (body == NULL || lti_pox_sign(p, it->outcome_url, body, strlen(body),
+                                          it->consumer_key, it->consumer_secret, now,
+                                          &req->authorization, &err) != LTI_OK) {
         *end = LTI_OUTBOX_RETRY;
         *reason = apr_psprintf(p, "cannot build the request: %s", err.text);
         return LTI_OUTBOX_DECIDED;
@@ -59,6 +83,16 @@ static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it,
     lti_pox_resp_t resp;
     lti_err_t err;
 
+    if (status == 401 && bo13_row(it)) {
+        /* As for AGS: one new token, then give up. */
+        if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+            *reason = "the LMS refused a new access token too (HTTP 401)";
+            return LTI_OUTBOX_FAILED;
+        }
+        *reason = AGS_REAUTH;
+        *wait = 0;
+        return LTI_OUTBOX_RETRY;
+    }
     if (status < 200 || status > 299) {
         *reason = apr_psprintf(p, "the LMS answered HTTP %ld", status);
         return LTI_OUTBOX_FAILED;
@@ -86,7 +120,6 @@ static lti_outbox_end_t lti11_answer(apr_pool_t *p, const lti_outbox_item_t *it,
  * AGS_REAUTH, retried at once; the next prepare sees that reason, drops the cached token and
  * fetches one new token; a second 401 fails the row. */
 
-#define AGS_REAUTH "the LMS refused the access token (HTTP 401): retrying with a new token"
 #define AGS_CLAIM_URL "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 
 /* The AGS claim of a link's stored claims ({"ags": {...}, ...}; a claim stored under its
@@ -205,6 +238,60 @@ static void ags_mark_down(const lti_outbox_cfg_t *cfg, const char *tenant,
         apr_hash_set(cfg->ags_down, apr_pstrdup(hp, tenant), APR_HASH_KEY_STRING,
                      apr_pstrdup(hp, reason));
     }
+}
+
+/* The Bearer authorization of a Basic Outcomes request of an LTI 1.3 link: an access token
+ * for BO_SCOPE from the link's platform (client_credentials with the tool key, cached as
+ * AGS tokens are). */
+static lti_outbox_prep_t bo13_authorize(apr_pool_t *p, const lti_outbox_item_t *it,
+                                        const lti_outbox_cfg_t *cfg, int64_t now,
+                                        const char **authorization, lti_outbox_end_t *end,
+                                        const char **reason)
+{
+    lti_ags_platform_t apf;
+    lti_platform_t pf;
+    lti_status_t rv;
+    lti_err_t err;
+    const char *text, *token;
+
+    *end = LTI_OUTBOX_RETRY;
+    if (cfg->secret_key == NULL || cfg->store == NULL || cfg->ags_cache == NULL) {
+        *reason = "LTI 1.3 basic outcomes need the tool key (PTechSecretKeyFile)";
+        return LTI_OUTBOX_DEFER;
+    }
+    if (cfg->ags_down != NULL
+        && (text = apr_hash_get(cfg->ags_down, it->tenant, APR_HASH_KEY_STRING)) != NULL) {
+        *reason = text;
+        return LTI_OUTBOX_DECIDED;
+    }
+    rv = ags_platform(p, cfg->store, it->tenant, &pf, &err);
+    if (rv != LTI_OK) {
+        *end = rv == LTI_ERR_NOT_FOUND ? LTI_OUTBOX_FAILED : LTI_OUTBOX_RETRY;
+        *reason = rv == LTI_ERR_NOT_FOUND
+                  ? "the LTI 1.3 platform of this link was removed (ptechctl platform add)"
+                  : apr_psprintf(p, "platform: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    memset(&apf, 0, sizeof(apf));
+    apf.id = it->tenant;
+    apf.token_url = pf.token_url;
+    apf.client_id = pf.client_id;
+    apf.scopes = BO_SCOPE;
+    if (lti_tool_key_current(p, cfg->store, cfg->secret_key, &apf.kid, &apf.private_pem, &err)
+        != LTI_OK) {
+        *reason = apr_psprintf(p, "tool key: %s", err.text);
+        return LTI_OUTBOX_DECIDED;
+    }
+    if (it->reason != NULL && strcmp(it->reason, AGS_REAUTH) == 0) {
+        lti_ags_cache_drop(cfg->ags_cache, apf.id, BO_SCOPE, NULL);
+    }
+    if (ags_token(p, cfg->ags_cache, &apf, BO_SCOPE, now, &cfg->http, &token, &err) != LTI_OK) {
+        *reason = apr_psprintf(p, "access token: %s", err.text);
+        ags_mark_down(cfg, it->tenant, *end, *reason);
+        return LTI_OUTBOX_DECIDED;
+    }
+    *authorization = apr_pstrcat(p, "Bearer ", token, NULL);
+    return LTI_OUTBOX_SEND;
 }
 
 static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
@@ -447,12 +534,17 @@ struct lti_outbox_t {
     apr_pool_t *pool;
     CURLM *multi;
     lti_outbox_cfg_t cfg;
+    /* Easy handles of ended requests, reset for the next ones: a drain of many rows does
+     * not allocate and set up a handle per request. */
+    CURL **spare;
+    int nspare, maxspare;
 };
 
 typedef struct job_t {
     lti_outbox_item_t *it;
     const lti_outbox_kind_t *kind;
     apr_pool_t *pool;
+    lti_outbox_req_t req;
     CURL *easy;
     struct curl_slist *hdrs;
     char *buf;
@@ -468,6 +560,9 @@ static apr_status_t multi_cleanup(void *data)
     if (o->cfg.ags_cache != NULL) {
         lti_ags_cache_destroy(o->cfg.ags_cache);
         o->cfg.ags_cache = NULL;
+    }
+    while (o->nspare > 0) {
+        curl_easy_cleanup(o->spare[--o->nspare]);
     }
     if (o->multi != NULL) {
         curl_multi_cleanup(o->multi);
@@ -492,6 +587,8 @@ lti_status_t lti_outbox_create(apr_pool_t *p, const lti_outbox_cfg_t *cfg, lti_o
     }
     o->cfg.store = NULL;
     o->cfg.ags_cache = NULL;    /* made by the first round that leases an AGS row */
+    o->maxspare = o->cfg.max_in_flight * 2;
+    o->spare = apr_pcalloc(p, sizeof(CURL *) * o->maxspare);
     if ((o->multi = curl_multi_init()) == NULL) {
         return lti_err_set(err, LTI_ERR_INTERNAL, "outbox_curl", "curl_multi_init failed");
     }
@@ -543,36 +640,70 @@ static double draw(void)
     return (double)v / 4294967295.0;
 }
 
-static void finish(lti_outbox_t *o, lti_store_t *store, const lti_outbox_item_t *it,
+/* Ended attempts are recorded in batches (one transaction for up to FLUSH_AT of them): a
+ * commit per row would cap a large drain at the disk's sync rate.  A crash before the flush
+ * only sends those rows again (their leases expire); replaceResult and AGS scores are
+ * idempotent, so the LMS keeps the same grade. */
+#define FLUSH_AT 64
+
+typedef struct ends_t {
+    lti_outbox_done_t *done;
+    int n, cap;
+} ends_t;
+
+static void flush(lti_outbox_t *o, lti_store_t *store, ends_t *e, lti_outbox_stats_t *st)
+{
+    lti_err_t err;
+
+    if (e->n == 0) {
+        return;
+    }
+    if (lti_store_outbox_finish_many(store, e->done, e->n, o->cfg.owner, &err) != LTI_OK) {
+        e->n = 0;
+        return;     /* logged by the store; the leases expire and the rows come back */
+    }
+    for (int i = 0; i < e->n; i++) {
+        const lti_outbox_done_t *d = &e->done[i];
+        const lti_outbox_item_t *it = d->item;
+
+        if (!d->applied) {
+            st->stale++;
+        }
+        else if (d->end == LTI_OUTBOX_SENT) {
+            st->sent++;
+            lti_log(LTI_LOG_DEBUG, "grade return %" APR_INT64_T_FMT " (%s, score %.4f) "
+                    "delivered", (apr_int64_t)it->id, it->kind, it->score);
+        }
+        else if (d->end == LTI_OUTBOX_RETRY) {
+            st->retried++;
+            lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " will be retried in %"
+                    APR_INT64_T_FMT "s: %s", (apr_int64_t)it->id,
+                    (apr_int64_t)(d->next_attempt - d->now), d->reason ? d->reason : "");
+        }
+        else {
+            st->failed++;
+            lti_log(LTI_LOG_WARN, "grade return %" APR_INT64_T_FMT " failed: %s",
+                    (apr_int64_t)it->id, d->reason ? d->reason : "");
+        }
+    }
+    e->n = 0;
+}
+
+/* Queues the end of an attempt (the strings live in the round's scratch pool). */
+static void finish(lti_outbox_t *o, lti_store_t *store, ends_t *e, const lti_outbox_item_t *it,
                    lti_outbox_end_t end, int64_t next, const char *reason, int64_t now,
                    lti_outbox_stats_t *st)
 {
-    lti_err_t err;
-    int applied = 0;
+    lti_outbox_done_t *d = &e->done[e->n++];
 
-    if (lti_store_outbox_finish(store, it, o->cfg.owner, end, next, reason, now, &applied,
-                                &err) != LTI_OK) {
-        return;     /* logged by the store; the lease expires and the row comes back */
-    }
-    if (!applied) {
-        st->stale++;
-        return;
-    }
-    if (end == LTI_OUTBOX_SENT) {
-        st->sent++;
-        lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " (%s, score %.4f) delivered",
-                (apr_int64_t)it->id, it->kind, it->score);
-    }
-    else if (end == LTI_OUTBOX_RETRY) {
-        st->retried++;
-        lti_log(LTI_LOG_INFO, "grade return %" APR_INT64_T_FMT " will be retried in %"
-                APR_INT64_T_FMT "s: %s", (apr_int64_t)it->id, (apr_int64_t)(next - now),
-                reason ? reason : "");
-    }
-    else {
-        st->failed++;
-        lti_log(LTI_LOG_WARN, "grade return %" APR_INT64_T_FMT " failed: %s",
-                (apr_int64_t)it->id, reason ? reason : "");
+    d->item = it;
+    d->end = end;
+    d->next_attempt = next;
+    d->reason = reason;
+    d->now = now;
+    d->applied = 0;
+    if (e->n >= e->cap) {
+        flush(o, store, e, st);
     }
 }
 
@@ -581,7 +712,7 @@ static CURL *easy_for(lti_outbox_t *o, job_t *j, const lti_outbox_req_t *req)
 {
     const lti_http_opts_t *h = &o->cfg.http;
     long timeout = (long)(h->timeout > 0 ? h->timeout : 10);
-    CURL *c = curl_easy_init();
+    CURL *c = o->nspare > 0 ? o->spare[--o->nspare] : curl_easy_init();
 
     if (c == NULL) {
         return NULL;
@@ -624,7 +755,13 @@ static void job_free(lti_outbox_t *o, job_t *j)
 {
     if (j->easy != NULL) {
         curl_multi_remove_handle(o->multi, j->easy);
-        curl_easy_cleanup(j->easy);
+        if (o->nspare < o->maxspare) {
+            curl_easy_reset(j->easy);
+            o->spare[o->nspare++] = j->easy;
+        }
+        else {
+            curl_easy_cleanup(j->easy);
+        }
         j->easy = NULL;
     }
     curl_slist_free_all(j->hdrs);
@@ -639,10 +776,14 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     apr_array_header_t *items;
     apr_array_header_t *jobs = apr_array_make(scratch, 16, sizeof(job_t *));
     lti_status_t rv;
-    int granted = 0, running = 0;
+    int granted = 0, running = 0, next_job = 0, active = 0;
     apr_time_t start = apr_time_now();
+    ends_t ends;
 
     memset(st, 0, sizeof(*st));
+    ends.n = 0;
+    ends.cap = FLUSH_AT;
+    ends.done = apr_palloc(scratch, sizeof(*ends.done) * FLUSH_AT);
     o->cfg.store = store;
     o->cfg.ags_down = apr_hash_make(scratch);
     rv = lti_store_outbox_claim_drainer(store, o->cfg.owner, now, o->cfg.lease_ttl, &granted,
@@ -659,7 +800,8 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
     for (int i = 0; o->cfg.ags_cache == NULL && i < items->nelts; i++) {
         const char *k = APR_ARRAY_IDX(items, i, lti_outbox_item_t).kind;
 
-        if (k != NULL && strcmp(k, "ags") == 0
+        if (k != NULL && (strcmp(k, "ags") == 0
+                          || bo13_row(&APR_ARRAY_IDX(items, i, lti_outbox_item_t)))
             && lti_ags_cache_create(0, &o->cfg.ags_cache, NULL) != LTI_OK) {
             break;      /* AGS rows wait (deferred) */
         }
@@ -675,16 +817,17 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
 
         memset(&req, 0, sizeof(req));
         if (kind == NULL) {
-            finish(o, store, it, LTI_OUTBOX_FAILED, 0,
+            finish(o, store, &ends, it, LTI_OUTBOX_FAILED, 0,
                    apr_psprintf(scratch, "unknown delivery kind '%s'", it->kind), now, st);
             continue;
         }
         prep = kind->prepare(scratch, it, &o->cfg, now, &req, &end, &reason);
         if (prep == LTI_OUTBOX_DEFER) {
+            /* counted as deferred, not retried (flush counts it, the caller sees both) */
             st->deferred++;
-            finish(o, store, it, LTI_OUTBOX_RETRY,
-                   now + lti_outbox_backoff(o->cfg.retry_base, 0, draw()), reason, now, st);
             st->retried--;
+            finish(o, store, &ends, it, LTI_OUTBOX_RETRY,
+                   now + lti_outbox_backoff(o->cfg.retry_base, 0, draw()), reason, now, st);
             continue;
         }
         if (prep == LTI_OUTBOX_DECIDED) {
@@ -692,33 +835,40 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
                            ? now + lti_outbox_backoff(o->cfg.retry_base, it->attempts, draw())
                            : 0;
 
-            finish(o, store, it, end, next, reason, now, st);
+            finish(o, store, &ends, it, end, next, reason, now, st);
             continue;
         }
         j = apr_pcalloc(scratch, sizeof(*j));
         j->it = it;
         j->kind = kind;
         j->pool = scratch;
+        j->req = req;
         j->max = o->cfg.http.max_bytes ? o->cfg.http.max_bytes : LTI_POX_MAX_BYTES;
-        if ((j->easy = easy_for(o, j, &req)) == NULL
-            || curl_multi_add_handle(o->multi, j->easy) != CURLM_OK) {
-            job_free(o, j);
-            finish(o, store, it, LTI_OUTBOX_RETRY,
-                   now + lti_outbox_backoff(o->cfg.retry_base, it->attempts, draw()),
-                   "cannot start a request (libcurl)", now, st);
-            continue;
-        }
         APR_ARRAY_PUSH(jobs, job_t *) = j;
     }
-    if (jobs->nelts == 0) {
-        return LTI_OK;
-    }
-    /* Up to max_in_flight requests at once (the multi handle queues the rest), each ended
-     * as soon as its answer is in. */
+    /* Up to max_in_flight requests at once, each ended as soon as its answer is in and
+     * replaced by the next (its easy handle reused, its connection kept alive). */
     do {
         CURLMsg *msg;
         int left;
 
+        while (next_job < jobs->nelts && active < o->cfg.max_in_flight) {
+            job_t *j = APR_ARRAY_IDX(jobs, next_job, job_t *);
+
+            next_job++;
+            if ((j->easy = easy_for(o, j, &j->req)) == NULL
+                || curl_multi_add_handle(o->multi, j->easy) != CURLM_OK) {
+                job_free(o, j);
+                finish(o, store, &ends, j->it, LTI_OUTBOX_RETRY,
+                       now + lti_outbox_backoff(o->cfg.retry_base, j->it->attempts, draw()),
+                       "cannot start a request (libcurl)", now, st);
+                continue;
+            }
+            active++;
+        }
+        if (active == 0) {
+            break;
+        }
         if (curl_multi_perform(o->multi, &running) != CURLM_OK) {
             break;
         }
@@ -745,12 +895,14 @@ lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *s
             end = lti_outbox_decide(scratch, j->kind, j->it, &o->cfg, t, status, j->buf,
                                     j->len, net, draw(), &next, &reason);
             job_free(o, j);
-            finish(o, store, j->it, end, next, reason, t, st);
+            active--;
+            finish(o, store, &ends, j->it, end, next, reason, t, st);
         }
-        if (running > 0) {
+        if (running > 0 && (active >= o->cfg.max_in_flight || next_job >= jobs->nelts)) {
             curl_multi_poll(o->multi, NULL, 0, 1000, NULL);
         }
-    } while (running > 0);
+    } while (active > 0 || next_job < jobs->nelts);
+    flush(o, store, &ends, st);
     /* Anything left (a multi error): drop the handles; the leases expire. */
     for (int i = 0; i < jobs->nelts; i++) {
         job_free(o, APR_ARRAY_IDX(jobs, i, job_t *));

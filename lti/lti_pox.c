@@ -145,35 +145,51 @@ static int has_doctype(const char *buf, size_t len)
     return 0;
 }
 
-lti_status_t lti_pox_parse(apr_pool_t *p, const char *body, size_t len, lti_pox_resp_t *out,
-                           lti_err_t *err)
+/* Reads a POX document (what: "answer" or "request", for the messages) safely. */
+static lti_status_t read_doc(apr_pool_t *p, const char *body, size_t len, const char *what,
+                             xmlDocPtr *out, lti_err_t *err)
 {
     xmlDocPtr doc;
-    xmlNodePtr root, info, status, bodyn, n;
 
-    memset(out, 0, sizeof(*out));
+    *out = NULL;
     if (len > LTI_POX_MAX_BYTES) {
         return lti_err_set(err, LTI_ERR_TOO_LARGE, "pox_too_large",
-                           "the outcomes answer is larger than %d bytes", LTI_POX_MAX_BYTES);
+                           "the outcomes %s is larger than %d bytes", what, LTI_POX_MAX_BYTES);
     }
     if (body == NULL || len == 0) {
-        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_syntax", "the outcomes answer is empty");
+        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_syntax", "the outcomes %s is empty",
+                           what);
     }
     if (has_doctype(body, len)) {
-        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_doctype",
-                           "the outcomes answer has a DOCTYPE (refused: no DTD, no entities)");
+        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_doctype", "the outcomes %s has a "
+                           "DOCTYPE (refused: no DTD, no entities)", what);
     }
     /* No NOENT (entities are not expanded), no DTDLOAD, no network. */
     doc = xmlReadMemory(body, (int)len, "pox", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (doc == NULL) {
         return lti_err_set(err, LTI_ERR_MALFORMED, "pox_syntax",
-                           "the outcomes answer is not well-formed XML");
+                           "the outcomes %s is not well-formed XML", what);
     }
     apr_pool_cleanup_register(p, doc, free_doc, apr_pool_cleanup_null);
     if (doc->intSubset != NULL || doc->extSubset != NULL) {
-        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_doctype",
-                           "the outcomes answer has a DOCTYPE (refused: no DTD, no entities)");
+        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_doctype", "the outcomes %s has a "
+                           "DOCTYPE (refused: no DTD, no entities)", what);
+    }
+    *out = doc;
+    return LTI_OK;
+}
+
+lti_status_t lti_pox_parse(apr_pool_t *p, const char *body, size_t len, lti_pox_resp_t *out,
+                           lti_err_t *err)
+{
+    xmlDocPtr doc;
+    xmlNodePtr root, info, status, bodyn, n;
+    lti_status_t rv;
+
+    memset(out, 0, sizeof(*out));
+    if ((rv = read_doc(p, body, len, "answer", &doc, err)) != LTI_OK) {
+        return rv;
     }
     root = xmlDocGetRootElement(doc);
     if (root == NULL || root->ns == NULL || xmlStrcmp(root->ns->href, BAD_CAST LTI_POX_NS) != 0
@@ -228,4 +244,105 @@ lti_status_t lti_pox_check(const lti_pox_resp_t *resp, lti_pox_op_t op, lti_err_
     return lti_err_set(err, LTI_ERR_UPSTREAM, "pox_failure", "the LMS answered %s to %s%s%s",
                        resp->code_major ? resp->code_major : "nothing", op_names[op],
                        n ? ": " : "", desc);
+}
+
+lti_status_t lti_pox_parse_request(apr_pool_t *p, const char *body, size_t len,
+                                   lti_pox_req_t *out, lti_err_t *err)
+{
+    xmlDocPtr doc;
+    xmlNodePtr root, n, opn = NULL;
+    lti_status_t rv;
+
+    memset(out, 0, sizeof(*out));
+    if ((rv = read_doc(p, body, len, "request", &doc, err)) != LTI_OK) {
+        return rv;
+    }
+    root = xmlDocGetRootElement(doc);
+    if (root == NULL || root->ns == NULL || xmlStrcmp(root->ns->href, BAD_CAST LTI_POX_NS) != 0
+        || xmlStrcmp(root->name, BAD_CAST "imsx_POXEnvelopeRequest") != 0) {
+        return lti_err_set(err, LTI_ERR_MALFORMED, "pox_namespace",
+                           "the outcomes request is not an imsx_POXEnvelopeRequest in the "
+                           "LTI 1.1 outcomes namespace");
+    }
+    out->message_id = text_of(p, child(child(child(root, "imsx_POXHeader"),
+                                             "imsx_POXRequestHeaderInfo"),
+                                       "imsx_messageIdentifier"));
+    for (n = child(root, "imsx_POXBody") ? child(root, "imsx_POXBody")->children : NULL;
+         n != NULL && opn == NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE) {
+            opn = n;
+        }
+    }
+    for (int i = 0; opn != NULL && i < 3; i++) {
+        if (xmlStrcmp(opn->name, BAD_CAST op_names[i]) == 0) {
+            out->op = (lti_pox_op_t)i;
+            out->operation = op_names[i];
+            break;
+        }
+    }
+    if (out->operation == NULL) {
+        return lti_err_set(err, LTI_ERR_UNSUPPORTED, "pox_operation",
+                           "the outcomes request is not replaceResult, readResult or "
+                           "deleteResult");
+    }
+    n = child(opn, "resultRecord");
+    out->sourcedid = text_of(p, child(child(n, "sourcedGUID"), "sourcedId"));
+    if (out->sourcedid == NULL || *out->sourcedid == '\0') {
+        return lti_err_set(err, LTI_ERR_MISSING, "pox_no_sourcedid",
+                           "the outcomes request names no sourcedId");
+    }
+    if (out->op == LTI_POX_REPLACE) {
+        const char *t = text_of(p, child(child(child(n, "result"), "resultScore"),
+                                         "textString"));
+        char *end = NULL;
+
+        out->score = t ? strtod(t, &end) : -1;
+        if (t == NULL || *t == '\0' || *end != '\0' || !(out->score >= 0 && out->score <= 1)) {
+            return lti_err_set(err, LTI_ERR_MALFORMED, "pox_score",
+                               "the score must be a number within 0..1");
+        }
+    }
+    return LTI_OK;
+}
+
+const char *lti_pox_response(apr_pool_t *p, const char *code_major, const char *description,
+                             const char *message_ref, lti_pox_op_t op, const char *msg_id)
+{
+    static const char *const resp_names[] = {"replaceResultResponse", "readResultResponse",
+                                             "deleteResultResponse"};
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root, n, st;
+    xmlNsPtr ns;
+    xmlChar *out = NULL;
+    int len = 0;
+    const char *text;
+
+    if (doc == NULL) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, doc, free_doc, apr_pool_cleanup_null);
+    root = xmlNewDocNode(doc, NULL, BAD_CAST "imsx_POXEnvelopeResponse", NULL);
+    ns = xmlNewNs(root, BAD_CAST LTI_POX_NS, NULL);
+    xmlSetNs(root, ns);
+    xmlDocSetRootElement(doc, root);
+    n = xmlNewChild(xmlNewChild(root, ns, BAD_CAST "imsx_POXHeader", NULL), ns,
+                    BAD_CAST "imsx_POXResponseHeaderInfo", NULL);
+    xmlNewTextChild(n, ns, BAD_CAST "imsx_version", BAD_CAST "V1.0");
+    xmlNewTextChild(n, ns, BAD_CAST "imsx_messageIdentifier", BAD_CAST msg_id);
+    st = xmlNewChild(n, ns, BAD_CAST "imsx_statusInfo", NULL);
+    xmlNewTextChild(st, ns, BAD_CAST "imsx_codeMajor", BAD_CAST code_major);
+    xmlNewTextChild(st, ns, BAD_CAST "imsx_severity", BAD_CAST "status");
+    xmlNewTextChild(st, ns, BAD_CAST "imsx_description", BAD_CAST description);
+    xmlNewTextChild(st, ns, BAD_CAST "imsx_messageRefIdentifier",
+                    BAD_CAST(message_ref ? message_ref : ""));
+    xmlNewTextChild(st, ns, BAD_CAST "imsx_operationRefIdentifier", BAD_CAST op_names[op]);
+    xmlNewChild(xmlNewChild(root, ns, BAD_CAST "imsx_POXBody", NULL), ns,
+                BAD_CAST resp_names[op], NULL);
+    xmlDocDumpMemoryEnc(doc, &out, &len, "UTF-8");
+    if (out == NULL) {
+        return NULL;
+    }
+    text = apr_pstrmemdup(p, (const char *)out, (apr_size_t)len);
+    xmlFree(out);
+    return text;
 }

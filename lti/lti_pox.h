@@ -43,6 +43,28 @@ typedef struct lti_pox_resp_t {
 lti_status_t lti_pox_parse(apr_pool_t *p, const char *body, size_t len, lti_pox_resp_t *out,
                            lti_err_t *err);
 
+/* A request as an LMS receives it (the demo LMS): the operation, its sourcedId, the
+ * message id, the score (replaceResult). */
+typedef struct lti_pox_req_t {
+    lti_pox_op_t op;
+    const char *operation;      /* "replaceResultRequest", ... */
+    const char *message_id, *sourcedid;
+    double score;
+} lti_pox_req_t;
+
+/* Parses a request body with the same care as lti_pox_parse ("pox_too_large",
+ * "pox_doctype", "pox_syntax", "pox_namespace"); LTI_ERR_UNSUPPORTED "pox_operation" for
+ * another operation, LTI_ERR_MISSING "pox_no_sourcedid", LTI_ERR_MALFORMED "pox_score" for a
+ * replaceResult score that is not a number within 0..1. */
+lti_status_t lti_pox_parse_request(apr_pool_t *p, const char *body, size_t len,
+                                   lti_pox_req_t *out, lti_err_t *err);
+
+/* A response envelope shaped like Moodle's: code_major ("success", "failure"), the
+ * description, the request's message id as messageRefIdentifier, the operation answered,
+ * msg_id as its own identifier.  NULL when libxml2 fails. */
+const char *lti_pox_response(apr_pool_t *p, const char *code_major, const char *description,
+                             const char *message_ref, lti_pox_op_t op, const char *msg_id);
+
 /* LTI_OK when resp says success for op; LTI_ERR_UPSTREAM "pox_failure" naming the
  * platform's description otherwise. */
 lti_status_t lti_pox_check(const lti_pox_resp_t *resp, lti_pox_op_t op, lti_err_t *err);

@@ -357,6 +357,37 @@ lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
     return logged("outbox_finish", rv, err);
 }
 
+lti_status_t lti_store_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                          const char *owner, lti_err_t *err)
+{
+    lti_status_t rv = LTI_OK;
+
+    if (n <= 0) {
+        return LTI_OK;
+    }
+    if (s->ops->outbox_finish_many != NULL) {
+        return logged("outbox_finish_many", s->ops->outbox_finish_many(s, done, n, owner, err),
+                      err);
+    }
+    for (int i = 0; i < n && rv == LTI_OK; i++) {
+        rv = lti_store_outbox_finish(s, done[i].item, owner, done[i].end, done[i].next_attempt,
+                                     done[i].reason, done[i].now, &done[i].applied, err);
+    }
+    return rv;
+}
+
+lti_status_t lti_store_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err)
+{
+    return logged("demo_grade_put", s->ops->demo_grade_put(s, g, err), err);
+}
+
+lti_status_t lti_store_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err)
+{
+    return logged("demo_grade_list", s->ops->demo_grade_list(s, p, out, err), err);
+}
+
 lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
                                    int64_t link_pk, apr_array_header_t **out, lti_err_t *err)
 {

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 11
+#define LTI_STORE_SCHEMA_VERSION 12
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -275,6 +275,27 @@ typedef struct lti_badge_claim_t {
 /* How a delivery attempt ended. */
 typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
 
+/* One ended attempt for lti_store_outbox_finish_many (the arguments of
+ * lti_store_outbox_finish; applied is set by the store). */
+typedef struct lti_outbox_done_t {
+    const lti_outbox_item_t *item;
+    lti_outbox_end_t end;
+    int64_t next_attempt, now;
+    const char *reason;
+    int applied;
+} lti_outbox_done_t;
+
+/* A grade the demo LMS received (PTechDemoPlatform), the newest per target. */
+typedef struct lti_demo_grade_t {
+    const char *target;         /* the outcomes sourcedid, or an AGS line item and user */
+    const char *via;            /* "lti11", "ags" */
+    const char *label;          /* who and which activity, as the demo page shows it */
+    double score;               /* 0..1 */
+    const char *comment;        /* may be NULL */
+    int64_t received;
+    int count;                  /* how many times it arrived */
+} lti_demo_grade_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -373,6 +394,12 @@ typedef struct lti_store_ops_t {
                                   const char *owner, lti_outbox_end_t end,
                                   int64_t next_attempt, const char *reason, int64_t now,
                                   int *applied, lti_err_t *err);
+    lti_status_t (*demo_grade_put)(lti_store_t *s, const lti_demo_grade_t *g, lti_err_t *err);
+    lti_status_t (*demo_grade_list)(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                    lti_err_t *err);
+    /* optional (NULL: the front door calls outbox_finish per row) */
+    lti_status_t (*outbox_finish_many)(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                       const char *owner, lti_err_t *err);
     lti_status_t (*outbox_list)(lti_store_t *s, apr_pool_t *p, const char *state,
                                 int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
     lti_status_t (*outbox_retry)(lti_store_t *s, int64_t id, int64_t now, int *count,
@@ -632,6 +659,18 @@ lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
                                      const char *owner, lti_outbox_end_t end,
                                      int64_t next_attempt, const char *reason, int64_t now,
                                      int *applied, lti_err_t *err);
+
+/* lti_store_outbox_finish for n attempts at once, in one transaction: a drain of many
+ * rows costs one commit per batch, not one per row.  done[i].applied says what each did. */
+lti_status_t lti_store_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                          const char *owner, lti_err_t *err);
+
+/* The demo LMS: records a grade it received (replacing the target's last one, counting
+ * arrivals), and lists them (lti_demo_grade_t), newest first. */
+lti_status_t lti_store_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err);
+lti_status_t lti_store_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err);
 
 /* Outbox rows (lti_outbox_item_t, no secrets), newest first: state NULL for all or
  * "pending", "sent", "failed"; link_pk > 0 for the newest row per person of one link. */

@@ -203,6 +203,14 @@ static const char *const migrations[] = {
     "  active INTEGER NOT NULL, synced INTEGER NOT NULL, PRIMARY KEY (context_pk, person_id));"
     "CREATE TABLE roster_syncs (context_pk INTEGER PRIMARY KEY REFERENCES contexts(id),"
     "  synced INTEGER NOT NULL);",
+    /* 11 -> 12: a drainer finds the rows it leased by an index (not a scan of the whole
+     * outbox per batch); the grades the demo LMS received (PTechDemoPlatform), newest per
+     * target (an outcomes sourcedid or an AGS line item and user) */
+    "CREATE INDEX outbox_leased ON outbox (lease_owner, lease_until)"
+    "  WHERE lease_owner IS NOT NULL;"
+    "CREATE TABLE demo_grades (target TEXT NOT NULL PRIMARY KEY, via TEXT NOT NULL,"
+    "  label TEXT NOT NULL, score REAL NOT NULL, comment TEXT, received INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL DEFAULT 1);",
 };
 
 enum {
@@ -307,6 +315,8 @@ enum {
     ST_ROSTER_PUT,
     ST_ROSTER_PRUNE,
     ST_ROSTER_SYNCED,
+    ST_DEMO_GRADE_PUT,
+    ST_DEMO_GRADE_LIST,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -602,7 +612,9 @@ static const char *const sql[ST__COUNT] = {
         " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
         " LEFT JOIN consumers c ON substr(l.tenant, 1, 6) = 'lti11:'"
         "  AND c.consumer_key = substr(l.tenant, 7)"
-        " WHERE o.lease_owner = ?1 AND o.lease_until = ?2 + ?3 AND o.state = 'pending'"
+        /* state || '': the rows come from the lease index (outbox_leased), not from a
+         * walk of every pending row in outbox_due's order */
+        " WHERE o.lease_owner = ?1 AND o.lease_until = ?2 + ?3 AND o.state || '' = 'pending'"
         " ORDER BY o.next_attempt, o.id",
     [ST_OUTBOX_SENT] =
         "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?4,"
@@ -691,6 +703,14 @@ static const char *const sql[ST__COUNT] = {
         " AND course_id = (SELECT l.course_id FROM resource_links l WHERE l.id = ?2)"
         " AND person_id IN (SELECT m.person_id FROM link_members m WHERE m.link_pk = ?2)"
         " RETURNING person_id, course_id, url",
+    [ST_DEMO_GRADE_PUT] =
+        "INSERT INTO demo_grades (target, via, label, score, comment, received)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (target) DO UPDATE SET"
+        " via = excluded.via, label = excluded.label, score = excluded.score,"
+        " comment = excluded.comment, received = excluded.received,"
+        " count = demo_grades.count + 1",
+    [ST_DEMO_GRADE_LIST] = "SELECT target, via, label, score, comment, received, count"
+                           " FROM demo_grades ORDER BY received DESC, target LIMIT 200",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -2432,8 +2452,9 @@ static void bind_fact(sqlite3_stmt *st, const lti_progress_t *r, int64_t now)
     sqlite3_bind_int64(st, 9, now);
 }
 
-/* The kind of grade return of a link: "lti11" for an LTI 1.1 link with a grade target,
- * "ags" for an LTI 1.3 link whose launch carried the AGS claim, NULL for none. */
+/* The kind of grade return of a link: "lti11" (Basic Outcomes) for an LTI 1.1 link with a
+ * grade target, "ags" for an LTI 1.3 link whose launch carried the AGS claim, "lti11" for
+ * one with only the basic outcome claim's grade target, NULL for none. */
 static const char *link_kind(const char *tenant, const char *sourcedid, const char *url,
                              const char *claims)
 {
@@ -2446,6 +2467,12 @@ static const char *link_kind(const char *tenant, const char *sourcedid, const ch
         && (strncmp(claims, "{\"ags\":{", 8) == 0
             || strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL)) {
         return "ags";
+    }
+    /* SPEC.md: basic outcomes (Bearer) only when no AGS claim came: an LTI 1.3 link whose
+     * launch carried the basic outcome claim is an "lti11" (POX) row; lti_outbox sends it
+     * with an access token instead of an OAuth 1 signature. */
+    if (tenant != NULL && strncmp(tenant, "lti13:", 6) == 0) {
+        return sourcedid != NULL && url != NULL ? "lti11" : NULL;
     }
     return NULL;
 }
@@ -3138,18 +3165,17 @@ out:
     return rv;
 }
 
-static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it,
-                                     const char *owner, lti_outbox_end_t end,
-                                     int64_t next_attempt, const char *reason, int64_t now,
-                                     int *applied, lti_err_t *err)
+/* One attempt's end (the caller holds the lock). */
+static lti_status_t outbox_finish_one(sq_t *q, const lti_outbox_item_t *it, const char *owner,
+                                      lti_outbox_end_t end, int64_t next_attempt,
+                                      const char *reason, int64_t now, int *applied,
+                                      lti_err_t *err)
 {
     static const int ids[] = {ST_OUTBOX_SENT, ST_OUTBOX_RETRY_AT, ST_OUTBOX_FAILED};
-    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
     int changes = 0;
 
-    LOCK(q);
     if ((st = stmt(q, ids[end], err)) != NULL) {
         sqlite3_bind_int64(st, 1, it->id);
         sqlite3_bind_int64(st, 2, it->version);
@@ -3172,8 +3198,50 @@ static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
             rv = exec_stmt(q, st, NULL, err);
         }
     }
-    UNLOCK(q);
     *applied = changes > 0;
+    return rv;
+}
+
+static lti_status_t sq_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it,
+                                     const char *owner, lti_outbox_end_t end,
+                                     int64_t next_attempt, const char *reason, int64_t now,
+                                     int *applied, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = outbox_finish_one(q, it, owner, end, next_attempt, reason, now, applied, err);
+    UNLOCK(q);
+    return rv;
+}
+
+/* All or nothing: on an error nothing is recorded and the leases expire (the rows come
+ * back, a sent one is sent again: replaceResult and AGS scores are idempotent). */
+static lti_status_t sq_outbox_finish_many(lti_store_t *s, lti_outbox_done_t *done, int n,
+                                          const char *owner, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = begin(q, err);
+    for (int i = 0; i < n && rv == LTI_OK; i++) {
+        rv = outbox_finish_one(q, done[i].item, owner, done[i].end, done[i].next_attempt,
+                               done[i].reason, done[i].now, &done[i].applied, err);
+    }
+    if (rv == LTI_OK) {
+        rv = commit(q, err);
+    }
+    else {
+        rollback(q);
+    }
+    UNLOCK(q);
+    if (rv != LTI_OK) {
+        for (int i = 0; i < n; i++) {
+            done[i].applied = 0;
+        }
+    }
     return rv;
 }
 
@@ -3913,6 +3981,58 @@ static lti_status_t sq_roster_put(lti_store_t *s, const char *tenant, int64_t co
     return rv;
 }
 
+/* ---- the demo LMS's received grades ---- */
+
+static lti_status_t sq_demo_grade_put(lti_store_t *s, const lti_demo_grade_t *g,
+                                      lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DEMO_GRADE_PUT, err)) != NULL) {
+        bind_text(st, 1, g->target);
+        bind_text(st, 2, g->via);
+        bind_text(st, 3, g->label);
+        sqlite3_bind_double(st, 4, g->score);
+        bind_text(st, 5, g->comment);
+        sqlite3_bind_int64(st, 6, g->received);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_header_t **out,
+                                       lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int rc;
+
+    *out = apr_array_make(p, 8, sizeof(lti_demo_grade_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_DEMO_GRADE_LIST, err)) != NULL) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lti_demo_grade_t *g = apr_array_push(*out);
+
+            g->target = col_text(p, st, 0);
+            g->via = col_text(p, st, 1);
+            g->label = col_text(p, st, 2);
+            g->score = sqlite3_column_double(st, 3);
+            g->comment = col_text(p, st, 4);
+            g->received = sqlite3_column_int64(st, 5);
+            g->count = sqlite3_column_int(st, 6);
+        }
+        done(st);
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "demo grades");
+    }
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3962,6 +4082,9 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_claim_drainer = sq_outbox_claim_drainer,
     .outbox_lease = sq_outbox_lease,
     .outbox_finish = sq_outbox_finish,
+    .outbox_finish_many = sq_outbox_finish_many,
+    .demo_grade_put = sq_demo_grade_put,
+    .demo_grade_list = sq_demo_grade_list,
     .outbox_list = sq_outbox_list,
     .outbox_retry = sq_outbox_retry,
     .outbox_depth = sq_outbox_depth,

@@ -2,6 +2,7 @@
  * through the real endpoints with real signed LTI 1.1 forms, so the whole loop can be seen
  * in a browser without a Moodle. */
 #include <stdlib.h>
+#include <time.h>
 
 #include <apr_strings.h>
 
@@ -123,6 +124,42 @@ static lti_status_t demo_key(request_rec *r, const char **kid, const char **jwk,
     return rv;
 }
 
+/* The grades the demo LMS received (its gradebook), newest first. */
+static void demo_grades_table(request_rec *r)
+{
+    lti_store_t *store = ptech_store(r);
+    apr_array_header_t *grades = NULL;
+    lti_err_t err;
+
+    ap_rputs("<h2>Carnet de notes de la démo</h2>\n", r);
+    if (store == NULL || lti_store_demo_grade_list(store, r->pool, &grades, &err) != LTI_OK
+        || grades->nelts == 0) {
+        ap_rputs("<p id=\"demo-grades\">Aucune note reçue pour l'instant : importez des "
+                 "résultats (<code>ptechctl progress import</code>) pour un utilisateur qui a "
+                 "lancé l'outil.</p>\n", r);
+        return;
+    }
+    ap_rputs("<table id=\"demo-grades\">\n<thead><tr><th>Utilisateur et activité</th>"
+             "<th>Note</th><th>Reçue (UTC)</th><th>Envois</th><th>Service</th></tr></thead>"
+             "\n<tbody>\n", r);
+    for (int i = 0; i < grades->nelts; i++) {
+        const lti_demo_grade_t *g = &APR_ARRAY_IDX(grades, i, lti_demo_grade_t);
+        char when[32] = "";
+        time_t t = (time_t)g->received;
+        struct tm tm;
+
+        if (gmtime_r(&t, &tm) != NULL) {
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        ap_rvputs(r, "<tr><td>", ptech_esc(r->pool, g->label), "</td><td class=\"score\">",
+                  apr_psprintf(r->pool, "%.2f %%", g->score * 100.0), "</td><td>", when,
+                  "</td><td>", apr_itoa(r->pool, g->count), "</td><td>",
+                  strcmp(g->via, "lti11") == 0 ? "Basic Outcomes (LTI 1.1)" : "AGS (LTI 1.3)",
+                  "</td></tr>\n", NULL);
+    }
+    ap_rputs("</tbody>\n</table>\n", r);
+}
+
 static int demo_home(request_rec *r)
 {
     const lti_catalog_t *cat = ptech_cfg(r->server)->catalog;
@@ -153,6 +190,7 @@ static int demo_home(request_rec *r)
              "<button type=\"submit\" formaction=\"" PTECH_PREFIX "/demo/launch13\">"
              "Lancer (LTI 1.3)</button></p>\n"
              "</form>\n<iframe name=\"tool\" title=\"Outil Open P-Tech\"></iframe>\n", r);
+    demo_grades_table(r);
     return ptech_page_end(r);
 }
 
@@ -385,8 +423,105 @@ static int demo_jwks(request_rec *r)
     return OK;
 }
 
+/* Who and which activity a demo sourcedid ("demo:<link>:<user id>") stands for. */
+static const char *demo_target_label(apr_pool_t *p, const char *sourcedid)
+{
+    const char *link = sourcedid + 5, *colon = strchr(link, ':');
+
+    if (strncmp(sourcedid, "demo:", 5) != 0 || colon == NULL) {
+        return sourcedid;
+    }
+    for (size_t i = 0; i < sizeof(personas) / sizeof(personas[0]); i++) {
+        if (strcmp(personas[i].user_id, colon + 1) == 0) {
+            return apr_psprintf(p, "%s %s — Activité %.*s", personas[i].given,
+                                personas[i].family, (int)(colon - link), link);
+        }
+    }
+    return sourcedid;
+}
+
+static int pox_reply(request_rec *r, const char *major, const char *description,
+                     const lti_pox_req_t *req)
+{
+    const char *body = lti_pox_response(r->pool, major, description,
+                                        req ? req->message_id : NULL,
+                                        req ? req->op : LTI_POX_REPLACE,
+                                        lti_random_hex(r->pool, 8));
+
+    if (body == NULL) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* As Moodle: HTTP 200 for failures too, the outcome is in imsx_codeMajor. */
+    ap_set_content_type(r, "application/xml; charset=utf-8");
+    ap_rputs(body, r);
+    return OK;
+}
+
+/* The demo LMS's LTI 1.1 outcomes service (lis_outcome_service_url of its launches): checks
+ * the request's OAuth 1.0a signature and body hash with the demo consumer's secret, records
+ * a replaceResult's score in its gradebook, answers as Moodle does.  (No nonce store: a
+ * replayed replaceResult sets the same grade again.) */
+static int demo_outcomes(request_rec *r)
+{
+    lti_store_t *store = ptech_store(r);
+    apr_array_header_t *params = lti_kv_make(r->pool, 12);
+    const char *url = apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/demo/outcomes",
+                                  NULL);
+    const char *body, *hash, *ts;
+    apr_size_t len = 0;
+    lti_consumer_t c;
+    lti_pox_req_t req;
+    lti_demo_grade_t g;
+    lti_err_t err;
+    int64_t now = ptech_now();
+
+    if (store == NULL) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (ptech_read_body(r, LTI_POX_MAX_BYTES, &body, &len, &err) != LTI_OK) {
+        return pox_reply(r, "failure", err.text, NULL);
+    }
+    if (lti_oauth1_parse_header(r->pool, apr_table_get(r->headers_in, "Authorization"), params,
+                                &err) != LTI_OK
+        || !lti_ct_streq(lti_kv_get(params, "oauth_consumer_key"), DEMO_KEY)
+        || lti_store_consumer_get(store, r->pool, DEMO_KEY, &c, &err) != LTI_OK
+        || (hash = lti_kv_get(params, "oauth_body_hash")) == NULL
+        || !lti_ct_streq(hash, lti_oauth1_body_hash(r->pool, body, len))
+        || (ts = lti_kv_get(params, "oauth_timestamp")) == NULL
+        || llabs((long long)(now - apr_atoi64(ts))) > 300
+        || lti_oauth1_verify(r->pool, "POST", url, params, c.secret, &err) != LTI_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PT00070: demo outcomes: a request "
+                      "whose OAuth signature, body hash or timestamp is not valid");
+        return pox_reply(r, "failure", "Message signature not valid", NULL);
+    }
+    if (lti_pox_parse_request(r->pool, body, len, &req, &err) != LTI_OK) {
+        return pox_reply(r, "failure", err.text, NULL);
+    }
+    if (req.op != LTI_POX_REPLACE) {
+        return pox_reply(r, "unsupported", "The demo keeps replaceResult only", &req);
+    }
+    memset(&g, 0, sizeof(g));
+    g.target = req.sourcedid;
+    g.via = "lti11";
+    g.label = demo_target_label(r->pool, req.sourcedid);
+    g.score = req.score;
+    g.received = now;
+    if (lti_store_demo_grade_put(store, &g, &err) != LTI_OK) {
+        /* Not stored: the tool retries (Moodle answers a failure the same way). */
+        return pox_reply(r, "failure", "The demo could not store the grade", &req);
+    }
+    return pox_reply(r, "success", "Grade replace response", &req);
+}
+
 int ptech_handle_demo(request_rec *r, const char *rest)
 {
+    if (strcmp(rest, "/outcomes") == 0) {
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->headers_out, "Allow", "POST");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return demo_outcomes(r);
+    }
     if (r->method_number != M_GET) {
         apr_table_setn(r->headers_out, "Allow", "GET");
         return HTTP_METHOD_NOT_ALLOWED;

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """make bench: LTI 1.1 launches/s against Apache serving a tiny static file, same httpd, same
 run, interleaved; httpd pinned to CPU 0, wrk to CPU 1.  Also the children's RSS after a
-10,000-launch warm-up and after 100,000 more.  Writes tests/bench/REPORT.md."""
+10,000-launch warm-up and after 100,000 more, and the grade return drain: 50,000 pending
+scores delivered to a loopback LMS (tests/bench/lms.js, Node, on CPU 1), and launches/s
+while such a drain runs against launches/s without one.  Writes tests/bench/REPORT.md."""
 import concurrent.futures
 import http.server
 import json
@@ -30,8 +32,14 @@ SIGNED = int(os.environ.get("BENCH_SIGNED", "260000"))
 PER_ROUND13 = int(os.environ.get("BENCH_LTI13", "45000"))
 WARMUP, MORE, LAST = 10000, 100000, 50000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+# The two drain-comparison launch rounds (5 s each, to keep pre-signing short): pre-signed
+# launches for each, after the lines the rounds above use.
+PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "45000"))
+COURSE = "cybersecurity-fundamentals"
+LEARNERS, LINKS = 5000, 10     # as presign.py makes them: 50,000 (learner, link) pairs
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef"
 WRK = ["taskset", "-c", "1", "wrk", "-t2", "-c64", "-d10s", "--latency"]
+WRK_DRAIN = WRK[:-2] + ["-d5s", "--latency"]
 
 
 def free_port():
@@ -90,9 +98,9 @@ def parse_wrk(out):
             "bad": int(m.group(1)) if m else 0, "socket": errs.group(1) if errs else ""}
 
 
-def run_wrk(args, ppid):
+def run_wrk(args, ppid, wrk=WRK):
     c0 = cpu_seconds(ppid)
-    out = subprocess.run(WRK + args, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(wrk + args, capture_output=True, text=True, check=True).stdout
     r = parse_wrk(out)
     r["cpu_us"] = (cpu_seconds(ppid) - c0) * 1e6 / max(r["requests"], 1)
     return r
@@ -137,6 +145,87 @@ class Platform:
         self.issuer = "http://127.0.0.1:%d" % self.server.server_address[1]
 
 
+def lms_stats(lms):
+    return requests.get(lms + "/stats", timeout=10).json()
+
+
+def import_results(d, ctl, name, score_of, date):
+    """A CSV of every learner's course result (SPEC.md's CSV rule), imported with ptechctl
+    (pinned to CPU 1, off httpd's core): each changed result queues one grade return per
+    link the learner launched, in one transaction.  Returns (seconds, ptechctl's summary)."""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write("user,course,module,status,score,date\n")
+        for u in range(LEARNERS):
+            f.write("%d,%s,,passed,%d,%s\n" % (1000 + u, COURSE, score_of(u), date))
+    t = time.time()
+    r = subprocess.run(["taskset", "-c", "1"] + ctl + ["progress", "import", path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return time.time() - t, r.stdout.strip()
+
+
+def wait_drained(lms, want, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = lms_stats(lms)
+        if s["received"] >= want:
+            return s
+        time.sleep(0.05)
+    raise AssertionError("drain incomplete after %ds: %r" % (timeout, lms_stats(lms)))
+
+
+def bench_drain(d, ctl, base, lms, bodies, ppid, first):
+    """(a) 50,000 pending scores drained to the Node LMS, nothing else running; (b) a launch
+    round without a drain, then one during a drain of 50,000 changed scores."""
+    pairs = LEARNERS * LINKS
+    out = {}
+    requests.post(lms + "/reset", timeout=10)
+    print("bench: drain: importing %d learners' results (%d grade returns)" % (LEARNERS, pairs),
+          flush=True)
+    secs, summary = import_results(d, ctl, "results-a.csv", lambda u: 40 + u % 50,
+                                   "2026-03-14")
+    t_end = time.time()
+    assert "%d grade return(s) queued" % pairs in summary, summary
+    c0 = cpu_seconds(ppid)
+    s = wait_drained(lms, pairs)
+    cpu = cpu_seconds(ppid) - c0
+    time.sleep(1.5)             # a late duplicate would show now
+    s = lms_stats(lms)
+    status = requests.get(base + "/ptech/status", timeout=10).json()
+    out["a"] = {"import_s": secs, "summary": summary, "stats": s,
+                "rate": pairs / max((s["last_ms"] - s["first_ms"]) / 1000.0, 1e-3),
+                "total_s": s["last_ms"] / 1000.0 - t_end,
+                "cpu_us": cpu * 1e6 / pairs, "pending": status.get("outbox_pending")}
+    print("bench: drain (a): %r" % out["a"], flush=True)
+    assert s["unique"] == pairs and s["duplicates"] == 0 and s["bad"] == 0, s
+    # (b) The same kind of launch round twice, the second while 50,000 changed scores drain.
+    print("bench: launches without a drain", flush=True)
+    r0 = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
+                  str(first), str(first + PER_DRAIN_ROUND)], ppid, WRK_DRAIN)
+    assert r0["bad"] == 0, "refused launches: BENCH_DRAIN_LAUNCHES too small?"
+    requests.post(lms + "/reset", timeout=10)
+    secs, summary = import_results(d, ctl, "results-b.csv", lambda u: 50 + u % 50,
+                                   "2026-03-15")
+    assert "%d grade return(s) queued" % pairs in summary, summary
+    print("bench: launches during a drain", flush=True)
+    before = lms_stats(lms)["received"]
+    r1 = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
+                  str(first + PER_DRAIN_ROUND), str(first + 2 * PER_DRAIN_ROUND)], ppid,
+                 WRK_DRAIN)
+    during = lms_stats(lms)["received"]
+    assert r1["bad"] == 0, "refused launches: BENCH_DRAIN_LAUNCHES too small?"
+    s = wait_drained(lms, pairs)
+    time.sleep(1.5)
+    s = lms_stats(lms)
+    assert s["unique"] == pairs and s["duplicates"] == 0 and s["bad"] == 0, s
+    out["b"] = {"without": r0, "with": r1, "ratio": r1["rate"] / r0["rate"],
+                "before_wrk": before, "during_wrk": during - before, "stats": s,
+                "rate": pairs / max((s["last_ms"] - s["first_ms"]) / 1000.0, 1e-3)}
+    print("bench: drain (b): %r" % out["b"], flush=True)
+    return out
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ptech-bench-")
     os.chmod(d, 0o755)
@@ -157,6 +246,9 @@ def main():
     subprocess.run(ctl + ["consumer", "add", KEY, "--secret", SECRET], check=True,
                    capture_output=True)
     platform = Platform(d)
+    lms_proc = subprocess.Popen(["taskset", "-c", "1", "node", os.path.join(HERE, "lms.js"),
+                                 KEY, SECRET], stdout=subprocess.PIPE, text=True)
+    lms = "http://127.0.0.1:%s" % lms_proc.stdout.readline().split()[1]
     subprocess.run(ctl + ["platform", "add", "--issuer", platform.issuer, "--client-id",
                           "bench-client", "--auth-url", platform.issuer + "/auth",
                           "--token-url", platform.issuer + "/token", "--jwks-url",
@@ -199,12 +291,14 @@ PTechCatalog "{root}/conf/catalog.xml"
 PTechTimestampWindow 1h
 PTechStateTTL 1h
 PTechAllowInsecureLoopback On
+PTechOutboxPoll 1s
 """.format(d=d, port=port, user=user, build=BUILD, db=db, base=base, root=ROOT))
     bodies = os.path.join(d, "launches.txt")
-    print("bench: pre-signing %d launches with oauthlib ..." % SIGNED, flush=True)
+    total_signed = SIGNED + 2 * PER_DRAIN_ROUND
+    print("bench: pre-signing %d launches with oauthlib ..." % total_signed, flush=True)
     subprocess.run(["/usr/bin/python3", os.path.join(HERE, "presign.py"),
-                    base + "/ptech/lti11", KEY, SECRET, str(SIGNED), bodies, FIXTURE],
-                   check=True)
+                    base + "/ptech/lti11", KEY, SECRET, str(total_signed), bodies, FIXTURE,
+                    lms + "/mod/lti/service.php", COURSE], check=True)
     httpd = subprocess.Popen(["taskset", "-c", "0", HTTPD, "-f", conf, "-DFOREGROUND"])
     try:
         # The port accepts before start-up is done (the first start makes RSA keys).
@@ -291,16 +385,68 @@ PTechAllowInsecureLoopback On
         rss3 = children_rss_kb(httpd.pid)
         jwks_fetches = platform.fetches - fetches_before
         del sess
+        drain = bench_drain(d, ctl, base, lms, bodies, httpd.pid, line + last)
     finally:
         httpd.terminate()
         httpd.wait(30)
+        lms_proc.terminate()
+        lms_proc.wait(10)
     errors = [l for l in open(os.path.join(d, "error.log"))
               if re.search(r"\[(error|crit|alert|emerg)\]|database is locked", l)]
-    write_report(results, rss1, rss2, rss3, used - WARMUP, last, errors, jwks_fetches)
+    write_report(results, rss1, rss2, rss3, used - WARMUP, last, errors, jwks_fetches, drain)
     shutil.rmtree(d, ignore_errors=True)
 
 
-def write_report(results, rss1, rss2, rss3, after, last, errors, jwks_fetches):
+def drain_report(dr):
+    a, b = dr["a"], dr["b"]
+    w0, w1 = b["without"], b["with"]
+    return """
+## Grade returns (outbox drain)
+
+Pending scores made honestly and fast: the launches above are 5,000 learners each in 10
+activities (resource links) of one course, every (learner, link) pair launched at least once
+with its own lis_result_sourcedid and the loopback LMS as lis_outcome_service_url. A CSV of
+the 5,000 learners' course results (SPEC.md's CSV rule) imported with `ptechctl progress
+import` ({import_s:.1f} s: {summary}) queues one grade return per learner and link:
+{pairs} pending scores. The drainer (the mod_watchdog thread of the same httpd, on CPU 0)
+sends them as LTI 1.1 replaceResult (POX, OAuth 1.0a body hash + HMAC-SHA1, a fresh nonce
+each) over keep-alive connections, 32 requests in flight, to tests/bench/lms.js (Node, on
+CPU 1), which checks each request's body hash and signature, answers with Moodle 4.5's
+success envelope and counts every delivery by sourcedid and score.
+
+(a) Draining {pairs} pending scores, nothing else running:
+- **{rate:.0f} scores/s** (first to last delivery at the LMS)
+- **{total:.1f} s** from the end of the import to the last delivery (the drainer polls
+  every second)
+- server CPU {cpu:.0f} µs per score; received {recv}, distinct {uniq}, duplicates {dup},
+  refused by the LMS {bad}; pending after: {pending}
+
+(b) LTI 1.1 launches (wrk as above, 5 s) without a drain, then while {pairs} changed scores
+(a second import) drain; while httpd serves requests the drainer pauses 7 times the length of
+each round, and its thread runs at nice 10 (see ptech_worker.c: launches first, grades in the
+time they leave):
+
+| round | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx/3xx |
+|---|---|---|---|---|---|
+| launch, no drain | {r0:.0f} | {p50a:.2f} | {p99a:.2f} | {cpua:.0f} | {bada} |
+| launch, during a drain | {r1:.0f} | {p50b:.2f} | {p99b:.2f} | {cpub:.0f} | {badb} |
+
+- **launches during a drain: {ratio:.0%} of their rate without one**
+- scores delivered before the round {before}, during its 5 s {during}, then the rest at
+  {rateb:.0f} scores/s overall; received {recvb}, distinct {uniqb}, duplicates {dupb},
+  refused {badb2}
+""".format(import_s=a["import_s"], summary=a["summary"].replace("\n", "; "),
+           pairs=LEARNERS * LINKS, rate=a["rate"], total=a["total_s"], cpu=a["cpu_us"],
+           recv=a["stats"]["received"], uniq=a["stats"]["unique"],
+           dup=a["stats"]["duplicates"], bad=a["stats"]["bad"], pending=a["pending"],
+           r0=w0["rate"], p50a=w0["p50"], p99a=w0["p99"], cpua=w0["cpu_us"], bada=w0["bad"],
+           r1=w1["rate"], p50b=w1["p50"], p99b=w1["p99"], cpub=w1["cpu_us"], badb=w1["bad"],
+           ratio=b["ratio"], before=b["before_wrk"], during=b["during_wrk"], rateb=b["rate"],
+           recvb=b["stats"]["received"], uniqb=b["stats"]["unique"],
+           dupb=b["stats"]["duplicates"], badb2=b["stats"]["bad"])
+
+
+def write_report(results, rss1, rss2, rss3, after, last, errors, jwks_fetches, drain):
     def avg(kind, k):
         return sum(r[k] for r in results[kind]) / len(results[kind])
     st, la = avg("static", "rate"), avg("launch", "rate")
@@ -323,8 +469,9 @@ Generated by tests/bench/bench.py on {date}, {cpu}, 2 cores.
 httpd (event MPM, 1 child × 128 threads) pinned to CPU 0 with taskset; wrk
 (`-t2 -c64 -d10s --latency`) on CPU 1. Static = a 3-byte file served by the same httpd
 (core handler). Launch = POST /ptech/lti11 of unique Moodle-shaped LTI 1.1 launches pre-signed
-by oauthlib (signature verified, nonce checked, person/context/link/launch/session written,
-303 + cookie). LTI 1.3 launch = POST /ptech/launch of an id_token (RS256, PyJWT) with its
+by oauthlib (5,000 learners in 10 activities of one course, custom course= and a grade target
+each; signature verified, nonce checked, person/context/link/launch/session written, 303 +
+cookie). LTI 1.3 launch = POST /ptech/launch of an id_token (RS256, PyJWT) with its
 state and state cookie from a real login initiation made beforehand (state consumed, RSA
 signature verified with the cached platform JWKS, claims checked, launch recorded, 303).
 Login = GET /ptech/login (platform looked up, state stored, 302 to the platform).
@@ -351,7 +498,7 @@ grow with the data, not with the number of requests.
 {rss}
 
 Error-log lines at error level or above: {nerr}.
-""".format(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=cpu,
+{drain}""".format(drain=drain_report(drain),date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=cpu,
            rows="\n".join(rows), ratio=la / st, la=la, st=st, warm=WARMUP, after=after,
            last=last, ratio13=l13 / st, l13=l13, ratiolo=lo / st, lo=lo, jwks=jwks_fetches,
            rss="\n".join(rss_rows), nerr=len(errors))

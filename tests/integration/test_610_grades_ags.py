@@ -29,6 +29,9 @@ class AgsPlatform(pt.Platform):
     """The platform plus Moodle's token endpoint and AGS services.  score_script: HTTP
     statuses the scores endpoint answers first, in order (then 200)."""
 
+    # The scope a token request must ask for (test_615: the basic outcome scope).
+    required_scope = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+
     def __init__(self):
         super().__init__()
         self.tool_jwks = None
@@ -56,8 +59,7 @@ class AgsPlatform(pt.Platform):
                              issuer=self.client_id)
             assert c["sub"] == self.client_id and c["jti"], c
             assert c["exp"] - c["iat"] <= 300, c
-            assert "https://purl.imsglobal.org/spec/lti-ags/scope/score" in \
-                form["scope"].split(), form
+            assert self.required_scope in form["scope"].split(), form
         except Exception as e:          # noqa: BLE001 -- recorded, refused as Moodle does
             with self.lock2:
                 self.bad.append(repr(e))
@@ -97,16 +99,21 @@ class AgsPlatform(pt.Platform):
         return status, {"Content-Type": "application/json"}, "{}"
 
 
-@pytest.fixture
-def ags(httpd_factory):
-    pf = AgsPlatform()
+def start_with(httpd_factory, pf):
+    """An httpd returning grades, with pf registered and knowing the tool's JWKS."""
     srv = httpd_factory(directives=pt.LTI13_DIRECTIVES + GRADES, demo=False, seed=True)
     srv.start()
     pf.register(srv)
     r = srv.get("/ptech/jwks")
     assert r.status_code == 200, r.text
     pf.tool_jwks = r.json()
-    yield types.SimpleNamespace(srv=srv, pf=pf)
+    return types.SimpleNamespace(srv=srv, pf=pf)
+
+
+@pytest.fixture
+def ags(httpd_factory):
+    pf = AgsPlatform()
+    yield start_with(httpd_factory, pf)
     pf.close()
 
 

@@ -388,6 +388,34 @@ static void test_verify_without_version(void **state)
                      LTI_ERR_SIGNATURE);
 }
 
+static void test_parse_header(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_array_header_t *kv = lti_kv_make(p, 8);
+    lti_err_t err;
+    static const char *const bad[] = {
+        "OAuth oauth_nonce=\"a", "OAuth oauth_nonce", "OAuth =\"x\"",
+        "OAuth oauth_nonce=\"a&b=c\"", "OAuth oauth_signature=\"ab+c=\"",
+    };
+
+    assert_int_equal(lti_oauth1_parse_header(p, "OAuth realm=\"x\", oauth_version=\"1.0\","
+                                             "oauth_signature=\"y110uNrtN9k5arhI34%2B64NlJYR4"
+                                             "%3D\",  oauth_consumer_key=\"lab%20key\"", kv,
+                                             &err), LTI_OK);
+    assert_int_equal(kv->nelts, 3);
+    assert_null(lti_kv_get(kv, "realm"));
+    assert_string_equal(lti_kv_get(kv, "oauth_signature"), "y110uNrtN9k5arhI34+64NlJYR4=");
+    assert_string_equal(lti_kv_get(kv, "oauth_consumer_key"), "lab key");
+    assert_int_equal(lti_oauth1_parse_header(p, "Bearer abc", kv, &err), LTI_ERR_MISSING);
+    assert_int_equal(lti_oauth1_parse_header(p, NULL, kv, &err), LTI_ERR_MISSING);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        apr_array_clear(kv);
+        if (lti_oauth1_parse_header(p, bad[i], kv, &err) == LTI_OK) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_sign_refuses_own_params),
         cmocka_unit_test(test_verify_refusals),
         cmocka_unit_test(test_verify_without_version),
+        cmocka_unit_test(test_parse_header),
     };
 
     return cmocka_run_group_tests_name("oauth1", tests, unit_group_setup, unit_group_teardown);

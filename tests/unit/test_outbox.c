@@ -870,6 +870,146 @@ static void test_drain_ags_platform_down(void **state)
     srv_stop(&srv);
 }
 
+/* LTI 1.3 basic outcomes: a link whose launch carried the basic outcome claim and no AGS
+ * claim gets a POX replaceResult with a Bearer token (scope lti-bo basicoutcome), not an
+ * OAuth 1 signature; a 401 gets one new token. */
+typedef struct bo_lms_t {
+    ags_lms_t ags;
+    int pox, fail401;
+    char pox_head[SRV_REQ_MAX];
+} bo_lms_t;
+
+static const char *answer_bo(void *baton, const char *path)
+{
+    bo_lms_t *l = baton;
+
+    if (strcmp(path, "/bo") == 0) {
+        l->pox++;
+        snprintf(l->pox_head, sizeof(l->pox_head), "%s", l->ags.srv->last_head);
+        if (l->fail401-- > 0) {
+            return http_answer(lms_pool, 401, "text/plain", "no");
+        }
+        return http_answer(lms_pool, 200, "application/xml",
+                           "<imsx_POXEnvelopeResponse xmlns=\"" LTI_POX_NS "\"><imsx_POXHeader>"
+                           "<imsx_POXResponseHeaderInfo><imsx_statusInfo><imsx_codeMajor>"
+                           "success</imsx_codeMajor></imsx_statusInfo>"
+                           "</imsx_POXResponseHeaderInfo></imsx_POXHeader><imsx_POXBody>"
+                           "<replaceResultResponse/></imsx_POXBody>"
+                           "</imsx_POXEnvelopeResponse>");
+    }
+    return answer_ags(&l->ags, path);
+}
+
+static void test_drain_bo13_bearer(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_stats_t st;
+    lti_outbox_t *o = ags_outbox(p, test_secret);
+    lti_launch_rec_t r;
+    lti_launch_ids_t ids;
+    apr_array_header_t *l;
+    lti_err_t err;
+    bo_lms_t lms;
+    srv_t srv;
+
+    memset(&lms, 0, sizeof(lms));
+    lms_pool = p;
+    lms.ags.srv = &srv;
+    srv_start(&srv, answer_bo, &lms);
+    ags_setup(p, s, srv.port, 0);   /* the platform and the tool key */
+    memset(&r, 0, sizeof(r));
+    r.tenant = r.nonce_scope = "lti13:https://moodle.example#client";
+    r.nonce = lti_random_hex(p, 8);
+    r.nonce_expires = NOW + 600;
+    r.version = "1.3";
+    r.user_id = "sub-9";
+    r.link_id = "rl-bo";
+    r.course_id = "c1";
+    r.roles = LTI_ROLE_LEARNER;
+    r.result_sourcedid = "bo-sid-9";
+    r.outcome_url = apr_psprintf(p, "http://127.0.0.1:%d/bo", srv.port);
+    r.link_claims = apr_psprintf(p, "{\"basicoutcome\":{\"lis_outcome_service_url\":\"%s\","
+                                 "\"lis_result_sourcedid\":\"bo-sid-9\"}}", r.outcome_url);
+    r.session_hash = lti_random_hex(p, 8);
+    r.csrf = "c";
+    r.session_expires = NOW + 60;
+    r.now = NOW;
+    assert_int_equal(lti_store_launch_record(s, &r, &ids, &err), LTI_OK);
+    record(p, s, "sub-9", ids.person_id, "passed", 0.75, NOW - 10);
+    l = list(p, s, "pending");
+    assert_int_equal(l->nelts, 1);
+    assert_string_equal(ITEM(l, 0)->kind, "lti11");
+    lms.fail401 = 1;
+    drain_with(p, o, s, NOW, &st);
+    /* The first answer is a 401: retried at once with a new token. */
+    assert_int_equal(st.retried, 1);
+    assert_int_equal(lms.ags.tokens, 1);
+    assert_non_null(strstr(lms.ags.token_body, "basicoutcome"));
+    assert_non_null(strstr(lms.pox_head, "Authorization: Bearer tok1\r\n"));
+    assert_null(strstr(lms.pox_head, "OAuth "));
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(lms.ags.tokens, 2);
+    assert_int_equal(lms.pox, 2);
+    assert_non_null(strstr(lms.pox_head, "POST /bo HTTP/1.1"));
+    assert_non_null(strstr(lms.pox_head, "Authorization: Bearer tok2\r\n"));
+    assert_non_null(strstr(lms.pox_head, "<sourcedId>bo-sid-9</sourcedId>"));
+    assert_non_null(strstr(lms.pox_head, "<textString>0.75</textString>"));
+    assert_int_equal(lms.ags.scores, 0);
+    assert_string_equal(ITEM(list(p, s, NULL), 0)->state, "sent");
+    /* A second 401 in a row fails the row. */
+    record(p, s, "sub-9", ids.person_id, "passed", 0.8, NOW - 5);
+    lms.fail401 = 2;
+    drain_with(p, o, s, NOW, &st);
+    drain_with(p, o, s, NOW, &st);
+    assert_int_equal(st.failed, 1);
+    l = list(p, s, "failed");
+    assert_int_equal(l->nelts, 1);
+    assert_non_null(strstr(ITEM(l, 0)->reason, "401"));
+    srv_stop(&srv);
+}
+
+/* The batched end of many attempts: one transaction, each row as lti_store_outbox_finish
+ * would end it, a row whose value changed meanwhile only released. */
+static void test_finish_many(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = new_store(p);
+    lti_outbox_done_t d[3];
+    apr_array_header_t *l;
+    lti_err_t err;
+
+    for (int i = 0; i < 3; i++) {
+        lti_launch_ids_t ids = launch(p, s, apr_psprintf(p, "u%d", i), "l1", "https://lms/o");
+
+        record(p, s, apr_psprintf(p, "u%d", i), ids.person_id, "passed", 0.5, NOW - 10);
+    }
+    l = lease(p, s, "me", NOW);
+    assert_int_equal(l->nelts, 3);
+    /* The third learner's result changes while its row is out. */
+    record(p, s, "u2", ITEM(l, 2)->person_id, "passed", 0.9, NOW - 5);
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < 3; i++) {
+        d[i].item = ITEM(l, i);
+        d[i].now = NOW;
+        d[i].end = LTI_OUTBOX_SENT;
+    }
+    d[1].end = LTI_OUTBOX_FAILED;
+    d[1].reason = "refused";
+    assert_int_equal(lti_store_outbox_finish_many(s, d, 3, "me", &err), LTI_OK);
+    assert_int_equal(d[0].applied, 1);
+    assert_int_equal(d[1].applied, 1);
+    assert_int_equal(d[2].applied, 0);
+    assert_int_equal(list(p, s, "sent")->nelts, 1);
+    assert_string_equal(ITEM(list(p, s, "failed"), 0)->reason, "refused");
+    /* The changed row is pending with the new value, leased by no one. */
+    l = lease(p, s, "other", NOW);
+    assert_int_equal(l->nelts, 1);
+    assert_true(ITEM(l, 0)->score > 0.89);
+    assert_int_equal(lti_store_outbox_finish_many(s, d, 0, "me", &err), LTI_OK);
+}
+
 static void test_drain_ags_lineitem_created(void **state)
 {
     apr_pool_t *p = *state;
@@ -917,6 +1057,8 @@ int main(void)
         cmocka_unit_test(test_drain_ags_answers),
         cmocka_unit_test(test_drain_ags_lineitem_created),
         cmocka_unit_test(test_drain_ags_platform_down),
+        cmocka_unit_test(test_drain_bo13_bearer),
+        cmocka_unit_test(test_finish_many),
     };
 
     return cmocka_run_group_tests_name("outbox", tests, group_setup, group_teardown);

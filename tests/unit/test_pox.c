@@ -55,27 +55,15 @@ static capture_t capture(apr_pool_t *p, const char *name)
     return c;
 }
 
-/* The parameters of an "OAuth k=\"v\", ..." header, decoded. */
+/* The parameters of an "OAuth k=\"v\", ..." header, decoded (lti_oauth1_parse_header, as
+ * the demo LMS reads the tool's requests). */
 static apr_array_header_t *auth_params(apr_pool_t *p, const char *h)
 {
     apr_array_header_t *kv = lti_kv_make(p, 8);
-    char *form = apr_pstrdup(p, h + strlen("OAuth "));
-    char *o = form;
     lti_err_t err;
 
-    for (const char *s = form; *s; s++) {
-        if (*s == '"') {
-            continue;
-        }
-        if (*s == ',' && s[1] == ' ') {
-            *o++ = '&';
-            s++;
-            continue;
-        }
-        *o++ = *s;
-    }
-    *o = '\0';
-    assert_int_equal(lti_form_parse(p, form, strlen(form), 32, kv, &err), LTI_OK);
+    assert_int_equal(lti_oauth1_parse_header(p, h, kv, &err), LTI_OK);
+    assert_int_equal(kv->nelts, 7);
     return kv;
 }
 
@@ -253,6 +241,91 @@ static void test_refusals(void **state)
     assert_int_equal(lti_pox_parse(p, big, LTI_POX_MAX_BYTES + 1, &r, &err), LTI_ERR_TOO_LARGE);
 }
 
+/* The requests as an LMS (the demo) reads them: the captures Moodle received. */
+static void test_parse_request(void **state)
+{
+    apr_pool_t *p = *state;
+    capture_t c = capture(p, "lti11-outcome-replaceResult.txt");
+    capture_t rd = capture(p, "lti11-outcome-readResult.txt");
+    lti_pox_req_t q;
+    lti_err_t err;
+    const char *body;
+    static const struct {
+        const char *xml, *reason;
+    } bad[] = {
+        {"<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><imsx_POXEnvelopeRequest "
+         "xmlns=\"" LTI_POX_NS "\">&x;</imsx_POXEnvelopeRequest>", "pox_doctype"},
+        {"<imsx_POXEnvelopeRequest xmlns=\"urn:other\"/>", "pox_namespace"},
+        {"<imsx_POXEnvelopeResponse xmlns=\"" LTI_POX_NS "\"/>", "pox_namespace"},
+        {"<imsx_POXEnvelopeRequest xmlns=\"" LTI_POX_NS "\"><imsx_POXBody><eraseAll/>"
+         "</imsx_POXBody></imsx_POXEnvelopeRequest>", "pox_operation"},
+        {"<imsx_POXEnvelopeRequest xmlns=\"" LTI_POX_NS "\"><imsx_POXBody>"
+         "<readResultRequest><resultRecord/></readResultRequest></imsx_POXBody>"
+         "</imsx_POXEnvelopeRequest>", "pox_no_sourcedid"},
+        {"<imsx_POXEnvelopeRequest", "pox_syntax"},
+    };
+
+    assert_int_equal(lti_pox_parse_request(p, c.body, strlen(c.body), &q, &err), LTI_OK);
+    assert_int_equal(q.op, LTI_POX_REPLACE);
+    assert_string_equal(q.operation, "replaceResultRequest");
+    assert_string_equal(q.sourcedid, SOURCEDID);
+    assert_string_equal(q.message_id, "msg6b0c6caedb7bb");
+    assert_true(q.score > 0.8499 && q.score < 0.8501);
+    assert_int_equal(lti_pox_parse_request(p, rd.body, strlen(rd.body), &q, &err), LTI_OK);
+    assert_int_equal(q.op, LTI_POX_READ);
+    assert_string_equal(q.sourcedid, SOURCEDID);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lti_err_clear(&err);
+        assert_int_not_equal(lti_pox_parse_request(p, bad[i].xml, strlen(bad[i].xml), &q, &err),
+                             LTI_OK);
+        if (strcmp(err.reason, bad[i].reason) != 0) {
+            fail_msg("case %d: %s instead of %s", (int)i, err.reason, bad[i].reason);
+        }
+    }
+    /* A score out of range or not a number. */
+    for (int i = 0; i < 3; i++) {
+        static const char *const scores[] = {"1.5", "-0.1", "0.5x"};
+
+        body = apr_pstrcat(p, "<imsx_POXEnvelopeRequest xmlns=\"" LTI_POX_NS "\"><imsx_POXBody>"
+                           "<replaceResultRequest><resultRecord><sourcedGUID><sourcedId>s"
+                           "</sourcedId></sourcedGUID><result><resultScore><textString>",
+                           scores[i], "</textString></resultScore></result></resultRecord>"
+                           "</replaceResultRequest></imsx_POXBody></imsx_POXEnvelopeRequest>",
+                           NULL);
+        assert_int_equal(lti_pox_parse_request(p, body, strlen(body), &q, &err),
+                         LTI_ERR_MALFORMED);
+        assert_string_equal(err.reason, "pox_score");
+    }
+}
+
+/* The demo's answers: Moodle's envelope, which the tool's own parser accepts. */
+static void test_response(void **state)
+{
+    apr_pool_t *p = *state;
+    capture_t c = capture(p, "lti11-outcome-replaceResult.txt");
+    lti_pox_resp_t r, moodle;
+    lti_err_t err;
+    const char *body = lti_pox_response(p, "success", "Grade replace response",
+                                        "msg6b0c6caedb7bb", LTI_POX_REPLACE, "925514577");
+
+    assert_non_null(body);
+    assert_int_equal(lti_pox_parse(p, body, strlen(body), &r, &err), LTI_OK);
+    assert_int_equal(lti_pox_parse(p, c.response, strlen(c.response), &moodle, &err), LTI_OK);
+    assert_string_equal(r.code_major, moodle.code_major);
+    assert_string_equal(r.severity, moodle.severity);
+    assert_string_equal(r.description, moodle.description);
+    assert_string_equal(r.message_ref, moodle.message_ref);
+    assert_string_equal(r.operation_ref, moodle.operation_ref);
+    assert_int_equal(lti_pox_check(&r, LTI_POX_REPLACE, &err), LTI_OK);
+    /* Byte for byte the answer Moodle gave (the capture drops the final line break). */
+    assert_string_equal(apr_pstrndup(p, body, strlen(body) - 1), c.response);
+    body = lti_pox_response(p, "failure", "No such <activity>", NULL, LTI_POX_READ, "1");
+    assert_int_equal(lti_pox_parse(p, body, strlen(body), &r, &err), LTI_OK);
+    assert_string_equal(r.description, "No such <activity>");
+    assert_string_equal(r.operation_ref, "readResultRequest");
+    assert_int_equal(lti_pox_check(&r, LTI_POX_READ, &err), LTI_ERR_UPSTREAM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +334,8 @@ int main(void)
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_parse_captures),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_parse_request),
+        cmocka_unit_test(test_response),
     };
 
     lti_init();

@@ -592,6 +592,42 @@ static void test_wal(void **state)
 
 /* ---- consumers ---- */
 
+/* The demo LMS's gradebook: the newest grade per target, arrivals counted, newest first. */
+static void test_demo_grades(void **state)
+{
+    apr_pool_t *p = *state;
+    lti_store_t *s = open_migrated(p, db_path(p));
+    apr_array_header_t *l;
+    lti_demo_grade_t g;
+    lti_err_t err;
+
+    assert_int_equal(lti_store_demo_grade_list(s, p, &l, &err), LTI_OK);
+    assert_int_equal(l->nelts, 0);
+    memset(&g, 0, sizeof(g));
+    g.target = "demo:1:u1";
+    g.via = "lti11";
+    g.label = "U1 <b>";
+    g.score = 0.5;
+    g.received = 100;
+    assert_int_equal(lti_store_demo_grade_put(s, &g, &err), LTI_OK);
+    g.target = "demo:2:u1";
+    g.received = 101;
+    assert_int_equal(lti_store_demo_grade_put(s, &g, &err), LTI_OK);
+    g.target = "demo:1:u1";
+    g.score = 0.75;
+    g.comment = "again";
+    g.received = 102;
+    assert_int_equal(lti_store_demo_grade_put(s, &g, &err), LTI_OK);
+    assert_int_equal(lti_store_demo_grade_list(s, p, &l, &err), LTI_OK);
+    assert_int_equal(l->nelts, 2);
+    assert_string_equal(APR_ARRAY_IDX(l, 0, lti_demo_grade_t).target, "demo:1:u1");
+    assert_true(APR_ARRAY_IDX(l, 0, lti_demo_grade_t).score == 0.75);
+    assert_int_equal(APR_ARRAY_IDX(l, 0, lti_demo_grade_t).count, 2);
+    assert_string_equal(APR_ARRAY_IDX(l, 0, lti_demo_grade_t).comment, "again");
+    assert_string_equal(APR_ARRAY_IDX(l, 1, lti_demo_grade_t).label, "U1 <b>");
+    assert_int_equal(APR_ARRAY_IDX(l, 1, lti_demo_grade_t).count, 1);
+}
+
 static void test_consumers(void **state)
 {
     apr_pool_t *p;
@@ -2519,6 +2555,7 @@ int main(void)
         cmocka_unit_test(test_migrate_too_new),
         cmocka_unit_test(test_wal),
         cmocka_unit_test(test_consumers),
+        cmocka_unit_test(test_demo_grades),
         cmocka_unit_test(test_catalog),
         cmocka_unit_test(test_nonce),
         cmocka_unit_test(test_purge),
