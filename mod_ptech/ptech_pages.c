@@ -114,6 +114,24 @@ int ptech_page_end(request_rec *r)
     return OK;
 }
 
+/* The catalog key of what a person can do about an error of this HTTP status. */
+static const char *error_key(int status)
+{
+    switch (status) {
+    case HTTP_UNAUTHORIZED:
+        return "err_401";
+    case HTTP_FORBIDDEN:
+        return "err_403";
+    case HTTP_NOT_FOUND:
+    case HTTP_GONE:
+        return "err_404";
+    case HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "err_413";
+    default:
+        return status >= 500 ? "err_500" : "err_400";
+    }
+}
+
 int ptech_error_page(request_rec *r, int status, const char *lang, const char *text,
                      const char *reason, int audit)
 {
@@ -137,8 +155,13 @@ int ptech_error_page(request_rec *r, int status, const char *lang, const char *t
         r->connection->keepalive = AP_CONN_CLOSE;
     }
     ptech_page_begin(r, lang, ptech_msg(lang, "problem"), NULL);
+    /* What to do, in the page's language (by status); then the detail for IT and support,
+     * which names the exact problem in English, as the logs and the audit do. */
     ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "problem")), "</h1>\n"
-              "<p class=\"problem\">", ptech_esc(r->pool, text), "</p>\n"
+              "<p class=\"explain\">", ptech_esc(r->pool, ptech_msg(lang, error_key(status))),
+              "</p>\n<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "err_detail")),
+              "</p>\n<p class=\"problem\" lang=\"en\" dir=\"ltr\">", ptech_esc(r->pool, text),
+              "</p>\n"
               "<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "status")), ": ",
               apr_itoa(r->pool, status), " · ", ptech_esc(r->pool, ptech_msg(lang, "reason")),
               ": <code>", ptech_esc(r->pool, reason), "</code></p>\n", NULL);

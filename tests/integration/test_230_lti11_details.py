@@ -133,6 +133,29 @@ def test_233_cookie_among_others(server, consumer, catalog):
     assert r.status_code == 401 and 'dir="rtl"' in r.text
 
 
+def test_235_error_pages_speak_the_language(server, consumer, catalog):
+    """Every error page says what to do in the page's language (issue 8: every page and
+    error page translated); the exact problem stays in English, marked so, for support."""
+    key, _ = consumer
+    params = pt.moodle_params("student", custom_course=catalog.order[0])
+    body = pt.form_body(pt.oauth_sign(server.launch_url, list(params.items()), key, "wrong"))
+    explain = {"fr": "Le lancement n'a pas pu être vérifié.",
+               "ar": "تعذّر التحقق من فتح النشاط.",
+               "en": "The launch could not be verified."}
+    for lang, text in explain.items():
+        r = server.post("/ptech/lti11", data=body, headers=dict(pt.FORM, **{
+            "Accept-Language": {"fr": "fr-FR", "ar": "ar-MA", "en": "en-GB"}[lang]}))
+        pt.assert_error_page(r, 401, "oauth_bad_signature")
+        assert '<html lang="%s" dir="%s"' % (lang, "rtl" if lang == "ar" else "ltr") in r.text
+        assert '<p class="explain">' + text in r.text, r.text[:3000]
+        # The detail is the library's English text, marked as English inside the page.
+        assert '<p class="problem" lang="en" dir="ltr">' in r.text
+    # Another status, another explanation: a 405 is a malformed request, in French here.
+    r = requests.request("PUT", server.url("/ptech/lti11"), timeout=30)
+    pt.assert_error_page(r, 405, "lti11_method")
+    assert '<p class="explain">Cette demande est incomplète ou mal formée.' in r.text
+
+
 def test_234_other_methods(server):
     for method in ("PUT", "DELETE"):
         r = requests.request(method, server.url("/ptech/lti11"), timeout=30)
