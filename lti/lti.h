@@ -21,5 +21,6 @@
 #include "lti_outbox.h"
 #include "lti_messages.h"
 #include "lti_xapi.h"
+#include "lti_report.h"
 
 #endif

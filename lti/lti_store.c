@@ -444,3 +444,34 @@ lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const c
     return logged("xapi_actor_find",
                   s->ops->xapi_actor_find(s, name, email, person_id, err), err);
 }
+
+lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    return logged("progress_list",
+                  s->ops->progress_list(s, p, person_id, course_id, out, err), err);
+}
+
+lti_status_t lti_store_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                         const char *course_id, const char *candidate,
+                                         const char *full_name, int64_t now,
+                                         lti_certificate_t *out, lti_err_t *err)
+{
+    return logged("certificate_issue",
+                  s->ops->certificate_issue(s, p, person_id, course_id, candidate, full_name,
+                                            now, out, err), err);
+}
+
+lti_status_t lti_store_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                       lti_certificate_t *out, lti_err_t *err)
+{
+    return logged("certificate_get", s->ops->certificate_get(s, p, id, out, err), err);
+}
+
+lti_status_t lti_store_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
+                                          int64_t now, lti_err_t *err)
+{
+    return logged("certificate_revoke", s->ops->certificate_revoke(s, id, reason, now, err),
+                  err);
+}

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 9
+#define LTI_STORE_SCHEMA_VERSION 10
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -217,6 +217,18 @@ typedef struct lti_xapi_provider_t {
     int64_t created;
 } lti_xapi_provider_t;
 
+/* A certificate of completion (one per person and course, made when the learner first
+ * sees the passed course): id is the unguessable public verification id. */
+typedef struct lti_certificate_t {
+    const char *id;
+    int64_t person_id;
+    const char *course_id;
+    const char *full_name;      /* the name at issue, may be NULL */
+    int64_t issued;
+    int64_t revoked;            /* 0 when valid */
+    const char *revoke_reason;  /* may be NULL */
+} lti_certificate_t;
+
 /* How a delivery attempt ended. */
 typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
 
@@ -331,6 +343,17 @@ typedef struct lti_store_ops_t {
                                lti_err_t *err);
     lti_status_t (*ags_stamp_put)(lti_store_t *s, int64_t person_id, int64_t link_pk,
                                   int64_t ms, lti_err_t *err);
+    lti_status_t (*progress_list)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *course_id, apr_array_header_t **out,
+                                  lti_err_t *err);
+    lti_status_t (*certificate_issue)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                      const char *course_id, const char *candidate,
+                                      const char *full_name, int64_t now,
+                                      lti_certificate_t *out, lti_err_t *err);
+    lti_status_t (*certificate_get)(lti_store_t *s, apr_pool_t *p, const char *id,
+                                    lti_certificate_t *out, lti_err_t *err);
+    lti_status_t (*certificate_revoke)(lti_store_t *s, const char *id, const char *reason,
+                                       int64_t now, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -558,9 +581,10 @@ lti_status_t lti_store_outbox_finish(lti_store_t *s, const lti_outbox_item_t *it
 lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
                                    int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
 
-/* Makes a failed (or pending) row due now with its attempts and age reset; id 0: every
- * failed row.  *count (may be NULL) says how many; LTI_ERR_NOT_FOUND when id names no
- * failed or pending row. */
+/* Makes a failed (or pending, or with an id also a sent: "send again") row due now with its
+ * attempts and age reset, unless a newer row of the same person and link exists; id 0:
+ * every failed row.  *count (may be NULL) says how many; LTI_ERR_NOT_FOUND when id names
+ * no such row. */
 lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int *count,
                                     lti_err_t *err);
 
@@ -611,6 +635,24 @@ lti_status_t lti_store_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_
 lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
                                        int64_t *person_id, lti_err_t *err);
 
+/* The progress facts of a person in a course (lti_progress_t, person_id set, user NULL),
+ * by module id; empty when none. */
+lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err);
+/* The certificate of person in course: the stored one, else one is stored with id
+ * candidate (a fresh random id), full_name and now, so the id is stable once given out. */
+lti_status_t lti_store_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                         const char *course_id, const char *candidate,
+                                         const char *full_name, int64_t now,
+                                         lti_certificate_t *out, lti_err_t *err);
+/* The certificate with this public id.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                       lti_certificate_t *out, lti_err_t *err);
+/* Revokes a certificate (kept, shown as revoked).  LTI_ERR_NOT_FOUND if unknown or already
+ * revoked. */
+lti_status_t lti_store_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
+                                          int64_t now, lti_err_t *err);
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
                                    lti_err_t *err);

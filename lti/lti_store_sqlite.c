@@ -177,6 +177,13 @@ static const char *const migrations[] = {
     "  created INTEGER NOT NULL);"
     "CREATE TABLE xapi_actors (person_id INTEGER PRIMARY KEY REFERENCES persons(id),"
     "  name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
+
+    /* 9 -> 10: certificates of completion, each with an unguessable public id an employer
+     * can verify (the name is the one at issue: the certificate must not change later) */
+    "CREATE TABLE certificates (id TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), course_id TEXT NOT NULL, full_name TEXT,"
+    "  issued INTEGER NOT NULL, revoked INTEGER, revoke_reason TEXT,"
+    "  UNIQUE (person_id, course_id));",
 };
 
 enum {
@@ -265,6 +272,10 @@ enum {
     ST_XAPI_ACTOR_PUT,
     ST_XAPI_ACTOR_BY_NAME,
     ST_XAPI_ACTOR_BY_EMAIL,
+    ST_CERT_OF,
+    ST_CERT_PUT,
+    ST_CERT_GET,
+    ST_CERT_REVOKE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -560,7 +571,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_OUTBOX_RETRY] =
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, queued = ?2,"
         " updated = ?2, reason = NULL, lease_owner = NULL, lease_until = NULL"
-        " WHERE ((?1 = 0 AND state = 'failed') OR (id = ?1 AND state IN ('failed', 'pending')))"
+        " WHERE ((?1 = 0 AND state = 'failed') OR (id = ?1 AND state IN ('failed', 'pending', 'sent')))"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.person_id = outbox.person_id"
         "  AND x.link_pk = outbox.link_pk AND x.id > outbox.id)",
     [ST_OUTBOX_PURGE] = "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
@@ -587,6 +598,14 @@ static const char *const sql[ST__COUNT] = {
     [ST_XAPI_ACTOR_BY_EMAIL] = "SELECT COALESCE(alias_of, id) FROM persons"
                                " WHERE email IS NOT NULL AND lower(email) = lower(?)"
                                " ORDER BY COALESCE(alias_of, id) LIMIT 1",
+#define CERT_COLS "SELECT id, person_id, course_id, full_name, issued, revoked, revoke_reason" \
+                  " FROM certificates"
+    [ST_CERT_OF] = CERT_COLS " WHERE person_id = ? AND course_id = ?",
+    [ST_CERT_PUT] = "INSERT INTO certificates (id, person_id, course_id, full_name, issued)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, course_id) DO NOTHING",
+    [ST_CERT_GET] = CERT_COLS " WHERE id = ?",
+    [ST_CERT_REVOKE] = "UPDATE certificates SET revoked = ?, revoke_reason = ?"
+                       " WHERE id = ? AND revoked IS NULL",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -2460,6 +2479,37 @@ static lti_status_t result_locked(sq_t *q, apr_pool_t *p, int64_t person, const 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "result get");
 }
 
+/* The progress facts of person in course into *out.  Lock held. */
+static lti_status_t progress_of_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                       const char *course, apr_array_header_t *out,
+                                       lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_PROGRESS_OF, err);
+    int rc;
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_progress_t *r = apr_array_push(out);
+
+        memset(r, 0, sizeof(*r));
+        r->person_id = person;
+        r->course_id = apr_pstrdup(p, course);
+        r->module_id = col_text(p, st, 0);
+        r->status = col_text(p, st, 1);
+        r->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        r->score = sqlite3_column_double(st, 2);
+        r->at = sqlite3_column_int64(st, 3);
+        r->source = col_text(p, st, 4);
+        r->evidence = col_text(p, st, 5);
+    }
+    done(st);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "progress of");
+}
+
 /* Recomputes the result of person in course with fn; a changed result is stored and fanned
  * out to every link of the course (to link_pk only, also when unchanged, when link_pk is
  * not 0).  Lock held, in a transaction. */
@@ -2472,30 +2522,10 @@ static lti_status_t recompute_locked(sq_t *q, apr_pool_t *p, int64_t person, con
     sqlite3_stmt *st;
     lti_status_t rv;
     lti_err_t ferr;
-    int rc, changed;
+    int changed;
 
-    if ((st = stmt(q, ST_PROGRESS_OF, err)) == NULL) {
-        return LTI_ERR_STORE;
-    }
-    sqlite3_bind_int64(st, 1, person);
-    bind_text(st, 2, course);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        lti_progress_t *r = apr_array_push(rows);
-
-        memset(r, 0, sizeof(*r));
-        r->person_id = person;
-        r->course_id = course;
-        r->module_id = col_text(p, st, 0);
-        r->status = col_text(p, st, 1);
-        r->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        r->score = sqlite3_column_double(st, 2);
-        r->at = sqlite3_column_int64(st, 3);
-        r->source = col_text(p, st, 4);
-        r->evidence = col_text(p, st, 5);
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        return db_err(q, err, "progress of");
+    if ((rv = progress_of_locked(q, p, person, course, rows, err)) != LTI_OK) {
+        return rv;
     }
     if (fn(baton, p, course, rows, &res, &ferr) != LTI_OK || res.status == NULL) {
         return LTI_OK;      /* a course no longer in the catalog: the facts stay */
@@ -3064,17 +3094,21 @@ static lti_status_t sq_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
     sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
+    int n = 0;
 
     LOCK(q);
     if ((st = stmt(q, ST_OUTBOX_RETRY, err)) != NULL) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
-        rv = exec_stmt(q, st, count, err);
+        rv = exec_stmt(q, st, &n, err);
     }
     UNLOCK(q);
-    if (rv == LTI_OK && id != 0 && *count == 0) {
+    if (count != NULL) {
+        *count = n;
+    }
+    if (rv == LTI_OK && id != 0 && n == 0) {
         rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "outbox_unknown",
-                         "no failed or pending grade return %" APR_INT64_T_FMT " (or a newer "
+                         "no grade return %" APR_INT64_T_FMT " (or a newer "
                          "one of the same learner and link exists)", (apr_int64_t)id);
     }
     return rv;
@@ -3321,6 +3355,142 @@ static lti_status_t sq_xapi_actor_find(lti_store_t *s, const char *name, const c
     return rv;
 }
 
+static lti_status_t sq_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    *out = apr_array_make(p, 8, sizeof(lti_progress_t));
+    LOCK(q);
+    rv = progress_of_locked(q, p, person_id, course_id, *out, err);
+    UNLOCK(q);
+    return rv;
+}
+
+/* Reads one certificate row of ST_CERT_OF / ST_CERT_GET (bound by the caller): *found 0
+ * when there is none.  Lock held. */
+static lti_status_t cert_read_locked(sq_t *q, apr_pool_t *p, sqlite3_stmt *st,
+                                     lti_certificate_t *out, int *found, lti_err_t *err)
+{
+    int rc = sqlite3_step(st);
+
+    memset(out, 0, sizeof(*out));
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
+        out->id = col_text(p, st, 0);
+        out->person_id = sqlite3_column_int64(st, 1);
+        out->course_id = col_text(p, st, 2);
+        out->full_name = col_text(p, st, 3);
+        out->issued = sqlite3_column_int64(st, 4);
+        out->revoked = sqlite3_column_int64(st, 5);
+        out->revoke_reason = col_text(p, st, 6);
+    }
+    done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "certificate");
+}
+
+/* The certificate of person in course (*found 0 if none).  Lock held. */
+static lti_status_t cert_of_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
+                                   lti_certificate_t *out, int *found, lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_CERT_OF, err);
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    return cert_read_locked(q, p, st, out, found, err);
+}
+
+static lti_status_t sq_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                         const char *course_id, const char *candidate,
+                                         const char *full_name, int64_t now,
+                                         lti_certificate_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int found = 0;
+
+    LOCK(q);
+    /* Reads first: a page view writes only the first time. */
+    rv = cert_of_locked(q, p, person_id, course_id, out, &found, err);
+    if (rv == LTI_OK && !found) {
+        rv = begin(q, err);
+        if (rv == LTI_OK && (st = stmt(q, ST_CERT_PUT, err)) == NULL) {
+            rv = LTI_ERR_STORE;
+        }
+        if (rv == LTI_OK) {
+            bind_text(st, 1, candidate);
+            sqlite3_bind_int64(st, 2, person_id);
+            bind_text(st, 3, course_id);
+            bind_text(st, 4, full_name);
+            sqlite3_bind_int64(st, 5, now);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+        if (rv == LTI_OK) {
+            rv = cert_of_locked(q, p, person_id, course_id, out, &found, err);
+        }
+        if (rv == LTI_OK) {
+            rv = commit(q, err);
+        }
+        else {
+            rollback(q);
+        }
+        if (rv == LTI_OK && !found) {
+            rv = lti_err_set(err, LTI_ERR_STORE, "store_error", "no certificate stored");
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                       lti_certificate_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int found = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_CERT_GET, err)) != NULL) {
+        bind_text(st, 1, id);
+        rv = cert_read_locked(q, p, st, out, &found, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && !found) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "certificate_unknown", "no such certificate");
+    }
+    return rv;
+}
+
+static lti_status_t sq_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
+                                          int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    int changes = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_CERT_REVOKE, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        bind_text(st, 2, reason);
+        bind_text(st, 3, id);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv == LTI_OK && changes == 0) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "certificate_unknown",
+                         "no valid certificate with this id");
+    }
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -3376,6 +3546,10 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_purge = sq_outbox_purge,
     .ags_target = sq_ags_target,
     .ags_stamp_put = sq_ags_stamp_put,
+    .progress_list = sq_progress_list,
+    .certificate_issue = sq_certificate_issue,
+    .certificate_get = sq_certificate_get,
+    .certificate_revoke = sq_certificate_revoke,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the
