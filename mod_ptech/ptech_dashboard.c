@@ -208,6 +208,8 @@ int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session
               "<table>\n<caption id=\"dash\">", ptech_esc(r->pool, ptech_msg(lang, "learners")),
               "</caption>\n<thead><tr><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "name")), "</th><th scope=\"col\">",
+              ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",
+              ptech_esc(r->pool, ptech_msg(lang, "user_id")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "dash_progress")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "dash_status")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "score")), "</th><th scope=\"col\">",
@@ -219,10 +221,9 @@ int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session
     for (int i = 0; i < dash.rows->nelts; i++) {
         const dash_row_t *d = &APR_ARRAY_IDX(dash.rows, i, dash_row_t);
 
-        ap_rvputs(r, "<tr class=\"learner\"><th scope=\"row\">",
-                  ptech_esc(r->pool, d->l->full_name), "<br><small class=\"meta\">",
-                  ptech_esc(r->pool, d->l->email), " · ", ptech_esc(r->pool, d->l->user_id),
-                  "</small></th><td>", NULL);
+        ap_rvputs(r, "<tr class=\"learner\"><td>", ptech_esc(r->pool, d->l->full_name),
+                  "</td><td>", ptech_esc(r->pool, d->l->email), "</td><td>",
+                  ptech_esc(r->pool, d->l->user_id), "</td><td>", NULL);
         ptech_render_progress_bar(r, lang, d->done, d->total);
         ap_rvputs(r, "</td><td class=\"status\">",
                   ptech_esc(r->pool, ptech_msg(lang, status_key(r, d))), "</td><td>",

@@ -44,7 +44,9 @@ static const char usage[] =
     "  outbox list [--pending|--failed]     grade returns: id, state, kind, user id, email,\n"
     "                                       course, score, attempts, updated, reason\n"
     "  outbox retry ID|--all-failed         send a failed grade return again\n"
-    "  outbox purge --sent-before DATE      delete grade returns sent before DATE\n";
+    "  outbox purge --sent-before DATE      delete grade returns sent before DATE\n"
+    "  certificate revoke ID --reason TEXT  revoke a certificate of completion (its public\n"
+    "                                       page then says so)\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
@@ -619,6 +621,27 @@ static int cmd_provider(ctl_t *c)
     return usage_error(apr_psprintf(c->pool, "unknown provider command '%s'", sub));
 }
 
+/* Certificates of completion: revoked ones stay, their public page says "revoked". */
+static int cmd_certificate(ctl_t *c)
+{
+    lti_err_t err;
+    int rv;
+
+    if (c->argc != 4 || strcmp(c->argv[0], "revoke") != 0 || strcmp(c->argv[2], "--reason") != 0
+        || c->argv[3][0] == '\0') {
+        return usage_error("certificate revoke ID --reason TEXT");
+    }
+    if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+        return rv;
+    }
+    if (lti_store_certificate_revoke(c->store, c->argv[1], c->argv[3],
+                                     apr_time_sec(apr_time_now()), &err) != LTI_OK) {
+        return fail("%s", err.text);
+    }
+    printf("certificate %s revoked\n", c->argv[1]);
+    return EXIT_SUCCESS;
+}
+
 static int cmd_outbox(ctl_t *c)
 {
     const char *sub = c->argc > 0 ? c->argv[0] : NULL;
@@ -759,6 +782,9 @@ int main(int argc, const char *const *argv)
     }
     else if (strcmp(argv[i], "outbox") == 0) {
         rv = cmd_outbox(&c);
+    }
+    else if (strcmp(argv[i], "certificate") == 0) {
+        rv = cmd_certificate(&c);
     }
     else {
         rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));
