@@ -25,7 +25,7 @@ endif
 
 BUILD_PKGS := gcc make pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev \
   libssl-dev libsqlite3-dev libjansson-dev libcjose-dev libcurl4-openssl-dev libcmocka-dev \
-  sqlite3 openssl
+  zlib1g-dev sqlite3 openssl
 # Browser tests: Debian's chromium driven by playwright-core from npm (tests/browser).
 TEST_PKGS := python3 python3-pytest python3-requests python3-oauthlib python3-jwt \
   python3-cryptography chromium nodejs npm
@@ -77,7 +77,7 @@ HTTPD_INC := $(shell $(APXS) -q INCLUDEDIR)
 LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR)
 SYSCONFDIR := $(shell $(APXS) -q SYSCONFDIR)
 APXS_CFLAGS := $(shell $(APXS) -q CFLAGS)
-LIB_PKGS := libxml-2.0 libssl libcrypto sqlite3 jansson cjose libcurl
+LIB_PKGS := libxml-2.0 libssl libcrypto sqlite3 jansson cjose libcurl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags apr-1 apr-util-1 $(LIB_PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(LIB_PKGS))
 APR_LIBS := $(shell pkg-config --libs apr-1 apr-util-1)

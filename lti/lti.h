@@ -21,6 +21,7 @@
 #include "lti_outbox.h"
 #include "lti_messages.h"
 #include "lti_xapi.h"
+#include "lti_badge.h"
 #include "lti_report.h"
 
 #endif

@@ -169,11 +169,14 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
     }
     rc = curl_easy_perform(c);
     if (rc == CURLE_OK) {
-        char *ct = NULL;
+        char *ct = NULL, *loc = NULL;
 
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
         resp->content_type = ct ? apr_pstrdup(p, ct) : NULL;
+        /* The caller decides whether a redirect may be followed (badge issuer hosts). */
+        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+        resp->location = loc ? apr_pstrdup(p, loc) : NULL;
         resp->body = k.buf ? k.buf : "";
         if (k.buf) {
             k.buf[k.len] = '\0';

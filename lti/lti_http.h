@@ -26,6 +26,8 @@ typedef struct lti_http_resp_t {
     size_t len;
     const char *content_type;     /* may be NULL */
     int64_t max_age;              /* from Cache-Control max-age, -1 when absent */
+    const char *location;         /* a 3xx answer's absolute redirect URL (not followed),
+                                   * else NULL */
 } lti_http_resp_t;
 
 /* Checks that url may be fetched under opts: https, or http to the loopback when allowed.

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "lti_badge.h"
 #include "lti_jose.h"
 #include "lti_outbox.h"
 #include "lti_pox.h"
@@ -313,6 +314,16 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     sc.grading_progress = "FullyGraded";
     sc.comment = apr_psprintf(p, "PTech course %s: %s, %g/100", it->course_id,
                               it->result_status ? it->result_status : "", sc.score_given);
+    if (it->badge_id != NULL) {
+        /* The gradebook feedback names the badge earned and where it is verified. */
+        sc.comment = apr_psprintf(p, "%s. Badge: %s%s%s", sc.comment,
+                                  course ? lti_i18n_get(&course->badge_name, NULL)
+                                         : it->course_id,
+                                  cfg->badge_base ? " " : "",
+                                  cfg->badge_base ? lti_badge_assertion_url(p, cfg->badge_base,
+                                                                            it->badge_id)
+                                                  : "");
+    }
     /* Strictly newer than the last score sent for this learner and link, whole seconds
      * apart, remembered before it goes (a retry takes a newer one). */
     lti_ags_timestamp(p, tg.last_ms, now * 1000, &sent_ms);

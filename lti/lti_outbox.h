@@ -38,6 +38,9 @@ typedef struct lti_outbox_cfg_t {
     const unsigned char *secret_key;
     /* The course titles of the line items AGS creates (French); NULL: the link's title. */
     const lti_catalog_t *catalog;
+    /* The tool's public base URL (PTechPublicURL): the AGS comment links the learner's
+     * badge there; NULL: the comment names the badge without its URL. */
+    const char *badge_base;
     /* Set by the engine for its kinds (callers leave them NULL): */
     lti_ags_cache_t *ags_cache;   /* access tokens per platform and scope set (made at the
                                    * first AGS row, freed with the drainer) */

@@ -445,33 +445,58 @@ lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const c
                   s->ops->xapi_actor_find(s, name, email, person_id, err), err);
 }
 
+lti_status_t lti_store_badge_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  apr_array_header_t **out, lti_err_t *err)
+{
+    return logged("badge_list", s->ops->badge_list(s, p, person_id, out, err), err);
+}
+
+lti_status_t lti_store_badge_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                 lti_badge_award_t *out, lti_err_t *err)
+{
+    return logged("badge_get", s->ops->badge_get(s, p, id, out, err), err);
+}
+
+lti_status_t lti_store_badge_revoke(lti_store_t *s, const char *id, const char *reason,
+                                    int64_t now, lti_err_t *err)
+{
+    return logged("badge_revoke", s->ops->badge_revoke(s, id, reason, now, err), err);
+}
+
+lti_status_t lti_store_badge_claim_add(lti_store_t *s, const lti_badge_claim_t *c, int64_t now,
+                                       int64_t *id, lti_err_t *err)
+{
+    return logged("badge_claim_add", s->ops->badge_claim_add(s, c, now, id, err), err);
+}
+
+lti_status_t lti_store_badge_claim_list(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                        int64_t person_id, apr_array_header_t **out,
+                                        lti_err_t *err)
+{
+    return logged("badge_claim_list",
+                  s->ops->badge_claim_list(s, p, link_pk, person_id, out, err), err);
+}
+
+lti_status_t lti_store_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                          int64_t link_pk, int approve, int64_t now,
+                                          lti_result_fn *fn, void *baton,
+                                          lti_progress_stats_t *stats, lti_err_t *err)
+{
+    lti_progress_stats_t st;
+    lti_status_t rv;
+
+    memset(&st, 0, sizeof(st));
+    rv = s->ops->badge_claim_decide(s, p, id, link_pk, approve, now, fn, baton, &st, err);
+    if (stats) {
+        *stats = st;
+    }
+    return logged("badge_claim_decide", rv, err);
+}
+
 lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                      const char *course_id, apr_array_header_t **out,
                                      lti_err_t *err)
 {
     return logged("progress_list",
                   s->ops->progress_list(s, p, person_id, course_id, out, err), err);
-}
-
-lti_status_t lti_store_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
-                                         const char *course_id, const char *candidate,
-                                         const char *full_name, int64_t now,
-                                         lti_certificate_t *out, lti_err_t *err)
-{
-    return logged("certificate_issue",
-                  s->ops->certificate_issue(s, p, person_id, course_id, candidate, full_name,
-                                            now, out, err), err);
-}
-
-lti_status_t lti_store_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
-                                       lti_certificate_t *out, lti_err_t *err)
-{
-    return logged("certificate_get", s->ops->certificate_get(s, p, id, out, err), err);
-}
-
-lti_status_t lti_store_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
-                                          int64_t now, lti_err_t *err)
-{
-    return logged("certificate_revoke", s->ops->certificate_revoke(s, id, reason, now, err),
-                  err);
 }

@@ -201,6 +201,8 @@ typedef struct lti_outbox_item_t {
     const char *sourcedid, *outcome_url;        /* lti11 */
     const char *consumer_key, *consumer_secret; /* lti11, filled by lti_store_outbox_lease */
     const char *link_claims;                    /* ags */
+    const char *badge_id;       /* the person's live badge award of the course, filled by
+                                 * lti_store_outbox_lease; NULL when none */
 } lti_outbox_item_t;
 
 /* Where an AGS score of a person on a link goes (lti_store_ags_target). */
@@ -216,18 +218,30 @@ typedef struct lti_xapi_provider_t {
     const char *name, *secret_hash;
     int64_t created;
 } lti_xapi_provider_t;
-
-/* A certificate of completion (one per person and course, made when the learner first
- * sees the passed course): id is the unguessable public verification id. */
-typedef struct lti_certificate_t {
-    const char *id;
+/* An Open Badges assertion the tool awarded (one per person and course, made in the
+ * transaction that makes the course result "passed"). */
+typedef struct lti_badge_award_t {
+    const char *id;             /* random hex, the assertion's URL segment */
     int64_t person_id;
     const char *course_id;
-    const char *full_name;      /* the name at issue, may be NULL */
-    int64_t issued;
-    int64_t revoked;            /* 0 when valid */
-    const char *revoke_reason;  /* may be NULL */
-} lti_certificate_t;
+    const char *email;          /* the recipient: the person's email at the award (may be
+                                 * NULL when the LMS sent none; then the current one) */
+    const char *user_id, *full_name;    /* for lists */
+    double score;               /* 0..1, the course score at the award */
+    const char *evidence;       /* the IBM badge assertion URL when that passed the course */
+    int64_t issued, revoked;    /* revoked 0 when not */
+    const char *revoke_reason;
+} lti_badge_award_t;
+
+/* IBM badge evidence waiting for an instructor: the badge was issued to an address that is
+ * not the LMS email but the one the learner gave. */
+typedef struct lti_badge_claim_t {
+    int64_t id, person_id, link_pk;
+    const char *course_id, *url, *claimed_email;
+    const char *state;          /* "pending", "approved", "rejected" */
+    const char *user_id, *full_name, *email;    /* for the instructor page */
+    int64_t created, decided;
+} lti_badge_claim_t;
 
 /* How a delivery attempt ended. */
 typedef enum { LTI_OUTBOX_SENT, LTI_OUTBOX_RETRY, LTI_OUTBOX_FAILED } lti_outbox_end_t;
@@ -343,17 +357,24 @@ typedef struct lti_store_ops_t {
                                lti_err_t *err);
     lti_status_t (*ags_stamp_put)(lti_store_t *s, int64_t person_id, int64_t link_pk,
                                   int64_t ms, lti_err_t *err);
+    lti_status_t (*badge_list)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                               apr_array_header_t **out, lti_err_t *err);
+    lti_status_t (*badge_get)(lti_store_t *s, apr_pool_t *p, const char *id,
+                              lti_badge_award_t *out, lti_err_t *err);
+    lti_status_t (*badge_revoke)(lti_store_t *s, const char *id, const char *reason,
+                                 int64_t now, lti_err_t *err);
+    lti_status_t (*badge_claim_add)(lti_store_t *s, const lti_badge_claim_t *c, int64_t now,
+                                    int64_t *id, lti_err_t *err);
+    lti_status_t (*badge_claim_list)(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     int64_t person_id, apr_array_header_t **out,
+                                     lti_err_t *err);
+    lti_status_t (*badge_claim_decide)(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                       int64_t link_pk, int approve, int64_t now,
+                                       lti_result_fn *fn, void *baton,
+                                       lti_progress_stats_t *stats, lti_err_t *err);
     lti_status_t (*progress_list)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                   const char *course_id, apr_array_header_t **out,
                                   lti_err_t *err);
-    lti_status_t (*certificate_issue)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
-                                      const char *course_id, const char *candidate,
-                                      const char *full_name, int64_t now,
-                                      lti_certificate_t *out, lti_err_t *err);
-    lti_status_t (*certificate_get)(lti_store_t *s, apr_pool_t *p, const char *id,
-                                    lti_certificate_t *out, lti_err_t *err);
-    lti_status_t (*certificate_revoke)(lti_store_t *s, const char *id, const char *reason,
-                                       int64_t now, lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -535,7 +556,9 @@ lti_status_t lti_store_setting_add(lti_store_t *s, const char *name, const char 
  * fn computes the course result; a changed result is stored and queued in the outbox, one
  * row per resource link of that course where the person has a grade target (SPEC.md,
  * Results fan out): a pending row of the same link takes the new value (newest wins), a
- * value equal to the link's last queued one is not queued again.  stats may be NULL. */
+ * value equal to the link's last queued one is not queued again.  A result that becomes
+ * "passed" awards the course's badge (lti_badge_award_t) in the same transaction, once per
+ * person and course.  stats may be NULL. */
 lti_status_t lti_store_progress_record(lti_store_t *s, apr_pool_t *p,
                                        const apr_array_header_t *rows, int64_t now,
                                        lti_result_fn *fn, void *baton,
@@ -634,25 +657,46 @@ lti_status_t lti_store_xapi_actor(lti_store_t *s, apr_pool_t *p, int64_t person_
  * NULL, a person whose email is email (case-insensitive).  LTI_ERR_NOT_FOUND if none. */
 lti_status_t lti_store_xapi_actor_find(lti_store_t *s, const char *name, const char *email,
                                        int64_t *person_id, lti_err_t *err);
+/* The tool's badge awards (lti_badge_award_t), newest first: person_id 0 for every
+ * person's, else that person's. */
+lti_status_t lti_store_badge_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  apr_array_header_t **out, lti_err_t *err);
+
+/* One award by its id.  LTI_ERR_NOT_FOUND if unknown. */
+lti_status_t lti_store_badge_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                 lti_badge_award_t *out, lti_err_t *err);
+
+/* Revokes an award with reason.  LTI_ERR_NOT_FOUND if unknown, LTI_ERR_EXISTS
+ * "badge_already_revoked" if it is revoked already (the first reason stays). */
+lti_status_t lti_store_badge_revoke(lti_store_t *s, const char *id, const char *reason,
+                                    int64_t now, lti_err_t *err);
+
+/* Files IBM badge evidence for an instructor's approval (c: person_id, link_pk, course_id,
+ * url, claimed_email); *id (may be NULL) its id.  LTI_ERR_EXISTS "badge_claim_pending" when
+ * the person already has evidence waiting for that course. */
+lti_status_t lti_store_badge_claim_add(lti_store_t *s, const lti_badge_claim_t *c, int64_t now,
+                                       int64_t *id, lti_err_t *err);
+
+/* Evidence waiting for approval (lti_badge_claim_t), oldest first: with link_pk, of the
+ * persons who launched that link, for the link's course; with person_id, that person's. */
+lti_status_t lti_store_badge_claim_list(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                        int64_t person_id, apr_array_header_t **out,
+                                        lti_err_t *err);
+
+/* Approves or rejects waiting evidence id of a learner of link_pk's course, in one
+ * transaction: approval records the whole-course fact "passed" (source "ibm-badge",
+ * evidence the assertion URL) as lti_store_progress_record does.  LTI_ERR_NOT_FOUND when
+ * id names no waiting evidence of that link's course. */
+lti_status_t lti_store_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                          int64_t link_pk, int approve, int64_t now,
+                                          lti_result_fn *fn, void *baton,
+                                          lti_progress_stats_t *stats, lti_err_t *err);
 
 /* The progress facts of a person in a course (lti_progress_t, person_id set, user NULL),
  * by module id; empty when none. */
 lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                      const char *course_id, apr_array_header_t **out,
                                      lti_err_t *err);
-/* The certificate of person in course: the stored one, else one is stored with id
- * candidate (a fresh random id), full_name and now, so the id is stable once given out. */
-lti_status_t lti_store_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
-                                         const char *course_id, const char *candidate,
-                                         const char *full_name, int64_t now,
-                                         lti_certificate_t *out, lti_err_t *err);
-/* The certificate with this public id.  LTI_ERR_NOT_FOUND if unknown. */
-lti_status_t lti_store_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
-                                       lti_certificate_t *out, lti_err_t *err);
-/* Revokes a certificate (kept, shown as revoked).  LTI_ERR_NOT_FOUND if unknown or already
- * revoked. */
-lti_status_t lti_store_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
-                                          int64_t now, lti_err_t *err);
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
                                    lti_err_t *err);

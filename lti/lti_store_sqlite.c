@@ -177,13 +177,21 @@ static const char *const migrations[] = {
     "  created INTEGER NOT NULL);"
     "CREATE TABLE xapi_actors (person_id INTEGER PRIMARY KEY REFERENCES persons(id),"
     "  name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
-
-    /* 9 -> 10: certificates of completion, each with an unguessable public id an employer
-     * can verify (the name is the one at issue: the certificate must not change later) */
-    "CREATE TABLE certificates (id TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
-    "  REFERENCES persons(id), course_id TEXT NOT NULL, full_name TEXT,"
-    "  issued INTEGER NOT NULL, revoked INTEGER, revoke_reason TEXT,"
-    "  UNIQUE (person_id, course_id));",
+    /* 9 -> 10: Open Badges the tool awarded (one per person and course; the salt is derived
+     * from the secret key, never stored), and IBM badge evidence waiting for an
+     * instructor (one waiting per person and course) */
+    "CREATE TABLE badge_awards (id TEXT PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), course_id TEXT NOT NULL, email TEXT, score REAL NOT NULL,"
+    "  evidence TEXT, issued INTEGER NOT NULL, revoked INTEGER, revoke_reason TEXT,"
+    "  UNIQUE (person_id, course_id));"
+    "CREATE TABLE badge_claims (id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL"
+    "  REFERENCES persons(id), link_pk INTEGER NOT NULL REFERENCES resource_links(id),"
+    "  course_id TEXT NOT NULL, url TEXT NOT NULL, claimed_email TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "  CHECK (state IN ('pending', 'approved', 'rejected')), created INTEGER NOT NULL,"
+    "  decided INTEGER);"
+    "CREATE UNIQUE INDEX badge_claims_one_pending ON badge_claims (person_id, course_id)"
+    "  WHERE state = 'pending';",
 };
 
 enum {
@@ -272,10 +280,13 @@ enum {
     ST_XAPI_ACTOR_PUT,
     ST_XAPI_ACTOR_BY_NAME,
     ST_XAPI_ACTOR_BY_EMAIL,
-    ST_CERT_OF,
-    ST_CERT_PUT,
-    ST_CERT_GET,
-    ST_CERT_REVOKE,
+    ST_BADGE_AWARD,
+    ST_BADGE_LIST,
+    ST_BADGE_GET,
+    ST_BADGE_REVOKE,
+    ST_BADGE_CLAIM_ADD,
+    ST_BADGE_CLAIM_LIST,
+    ST_BADGE_CLAIM_DECIDE,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -537,7 +548,9 @@ static const char *const sql[ST__COUNT] = {
         " OR lease_until < ?2) ORDER BY next_attempt, id LIMIT ?4)",
     [ST_OUTBOX_LEASED] =
         OUTBOX_COLS
-        ", c.consumer_key, c.secret FROM outbox o JOIN persons p ON p.id = o.person_id"
+        ", c.consumer_key, c.secret, (SELECT b.id FROM badge_awards b"
+        "  WHERE b.person_id = o.person_id AND b.course_id = o.course_id"
+        "  AND b.revoked IS NULL) FROM outbox o JOIN persons p ON p.id = o.person_id"
         " JOIN resource_links l ON l.id = o.link_pk"
         " LEFT JOIN link_members m ON m.person_id = o.person_id AND m.link_pk = o.link_pk"
         " LEFT JOIN consumers c ON substr(l.tenant, 1, 6) = 'lti11:'"
@@ -571,7 +584,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_OUTBOX_RETRY] =
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, queued = ?2,"
         " updated = ?2, reason = NULL, lease_owner = NULL, lease_until = NULL"
-        " WHERE ((?1 = 0 AND state = 'failed') OR (id = ?1 AND state IN ('failed', 'pending', 'sent')))"
+        " WHERE ((?1 = 0 AND state = 'failed')"
+        "  OR (id = ?1 AND state IN ('failed', 'pending', 'sent')))"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.person_id = outbox.person_id"
         "  AND x.link_pk = outbox.link_pk AND x.id > outbox.id)",
     [ST_OUTBOX_PURGE] = "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
@@ -598,14 +612,39 @@ static const char *const sql[ST__COUNT] = {
     [ST_XAPI_ACTOR_BY_EMAIL] = "SELECT COALESCE(alias_of, id) FROM persons"
                                " WHERE email IS NOT NULL AND lower(email) = lower(?)"
                                " ORDER BY COALESCE(alias_of, id) LIMIT 1",
-#define CERT_COLS "SELECT id, person_id, course_id, full_name, issued, revoked, revoke_reason" \
-                  " FROM certificates"
-    [ST_CERT_OF] = CERT_COLS " WHERE person_id = ? AND course_id = ?",
-    [ST_CERT_PUT] = "INSERT INTO certificates (id, person_id, course_id, full_name, issued)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (person_id, course_id) DO NOTHING",
-    [ST_CERT_GET] = CERT_COLS " WHERE id = ?",
-    [ST_CERT_REVOKE] = "UPDATE certificates SET revoked = ?, revoke_reason = ?"
-                       " WHERE id = ? AND revoked IS NULL",
+    /* Once per person and course: a later pass (or a fail, then a pass) keeps the first. */
+    [ST_BADGE_AWARD] =
+        "INSERT INTO badge_awards (id, person_id, course_id, email, score, evidence, issued)"
+        " SELECT ?1, p.id, ?3, p.email, ?4, ?5, ?6 FROM persons p WHERE p.id = ?2"
+        " ON CONFLICT (person_id, course_id) DO NOTHING",
+    [ST_BADGE_LIST] =
+        "SELECT b.id, b.person_id, b.course_id, COALESCE(b.email, p.email), b.score,"
+        " b.evidence, b.issued, b.revoked, b.revoke_reason, p.user_id, p.full_name"
+        " FROM badge_awards b JOIN persons p ON p.id = b.person_id"
+        " WHERE ?1 = 0 OR b.person_id = ?1 ORDER BY b.issued DESC, b.id",
+    [ST_BADGE_GET] =
+        "SELECT b.id, b.person_id, b.course_id, COALESCE(b.email, p.email), b.score,"
+        " b.evidence, b.issued, b.revoked, b.revoke_reason, p.user_id, p.full_name"
+        " FROM badge_awards b JOIN persons p ON p.id = b.person_id WHERE b.id = ?1",
+    [ST_BADGE_REVOKE] = "UPDATE badge_awards SET revoked = ?3, revoke_reason = ?2"
+                        " WHERE id = ?1 AND revoked IS NULL",
+    [ST_BADGE_CLAIM_ADD] =
+        "INSERT INTO badge_claims (person_id, link_pk, course_id, url, claimed_email, created)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person_id, course_id) WHERE state = 'pending'"
+        " DO NOTHING RETURNING id",
+    [ST_BADGE_CLAIM_LIST] =
+        "SELECT c.id, c.person_id, c.link_pk, c.course_id, c.url, c.claimed_email, c.state,"
+        " p.user_id, p.full_name, p.email, c.created, c.decided"
+        " FROM badge_claims c JOIN persons p ON p.id = c.person_id"
+        " WHERE c.state = 'pending' AND (?2 = 0 OR c.person_id = ?2) AND (?1 = 0 OR"
+        " (c.course_id = (SELECT l.course_id FROM resource_links l WHERE l.id = ?1)"
+        "  AND c.person_id IN (SELECT m.person_id FROM link_members m WHERE m.link_pk = ?1)))"
+        " ORDER BY c.id",
+    [ST_BADGE_CLAIM_DECIDE] =
+        "UPDATE badge_claims SET state = ?3, decided = ?4 WHERE id = ?1 AND state = 'pending'"
+        " AND course_id = (SELECT l.course_id FROM resource_links l WHERE l.id = ?2)"
+        " AND person_id IN (SELECT m.person_id FROM link_members m WHERE m.link_pk = ?2)"
+        " RETURNING person_id, course_id, url",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -2479,6 +2518,39 @@ static lti_status_t result_locked(sq_t *q, apr_pool_t *p, int64_t person, const 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "result get");
 }
 
+/* Awards the course's badge to person, once (SPEC.md "Evidence": passed from any source
+ * awards it): the evidence is the IBM badge assertion whose whole-course fact passed the
+ * course, if one did.  Lock held, in the transaction that stores the result. */
+static lti_status_t award_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
+                                 const lti_result_t *res, const apr_array_header_t *rows,
+                                 int64_t now, lti_err_t *err)
+{
+    const char *id = lti_random_hex(p, 16), *evidence = NULL;
+    sqlite3_stmt *st;
+
+    if (id == NULL) {
+        return lti_err_set(err, LTI_ERR_CRYPTO, "badge_random", "no random badge id");
+    }
+    for (int i = 0; i < rows->nelts; i++) {
+        const lti_progress_t *r = &APR_ARRAY_IDX(rows, i, lti_progress_t);
+
+        if (r->module_id != NULL && *r->module_id == '\0' && r->source != NULL
+            && strcmp(r->source, "ibm-badge") == 0 && strcmp(r->status, "passed") == 0) {
+            evidence = r->evidence;
+        }
+    }
+    if ((st = stmt(q, ST_BADGE_AWARD, err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, person);
+    bind_text(st, 3, course);
+    sqlite3_bind_double(st, 4, res->score);
+    bind_text(st, 5, evidence);
+    sqlite3_bind_int64(st, 6, now);
+    return exec_stmt(q, st, NULL, err);
+}
+
 /* The progress facts of person in course into *out.  Lock held. */
 static lti_status_t progress_of_locked(sq_t *q, apr_pool_t *p, int64_t person,
                                        const char *course, apr_array_header_t *out,
@@ -2548,6 +2620,10 @@ static lti_status_t recompute_locked(sq_t *q, apr_pool_t *p, int64_t person, con
             return rv;
         }
         stats->results++;
+        if (strcmp(res.status, "passed") == 0
+            && (rv = award_locked(q, p, person, course, &res, rows, now, err)) != LTI_OK) {
+            return rv;
+        }
     }
     if (changed || link_pk != 0) {
         return fanout_locked(q, p, person, course, &res, changed ? 0 : link_pk, now, stats,
@@ -2969,6 +3045,7 @@ static void outbox_cols(apr_pool_t *p, sqlite3_stmt *st, lti_outbox_item_t *it,
     if (with_consumer) {
         it->consumer_key = col_text(p, st, 24);
         it->consumer_secret = col_text(p, st, 25);
+        it->badge_id = col_text(p, st, 26);
     }
 }
 
@@ -3355,6 +3432,242 @@ static lti_status_t sq_xapi_actor_find(lti_store_t *s, const char *name, const c
     return rv;
 }
 
+/* Reads a row of ST_BADGE_LIST / ST_BADGE_GET. */
+static void badge_cols(apr_pool_t *p, sqlite3_stmt *st, lti_badge_award_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->id = col_text(p, st, 0);
+    b->person_id = sqlite3_column_int64(st, 1);
+    b->course_id = col_text(p, st, 2);
+    b->email = col_text(p, st, 3);
+    b->score = sqlite3_column_double(st, 4);
+    b->evidence = col_text(p, st, 5);
+    b->issued = sqlite3_column_int64(st, 6);
+    b->revoked = sqlite3_column_int64(st, 7);
+    b->revoke_reason = col_text(p, st, 8);
+    b->user_id = col_text(p, st, 9);
+    b->full_name = col_text(p, st, 10);
+}
+
+static lti_status_t sq_badge_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  apr_array_header_t **out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    int rc;
+
+    *out = apr_array_make(p, 4, sizeof(lti_badge_award_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_BADGE_LIST, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        badge_cols(p, st, apr_array_push(*out));
+    }
+    done(st);
+    UNLOCK(q);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "badge list");
+}
+
+static lti_status_t sq_badge_get(lti_store_t *s, apr_pool_t *p, const char *id,
+                                 lti_badge_award_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    int rc;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_BADGE_GET, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        badge_cols(p, st, out);
+    }
+    done(st);
+    UNLOCK(q);
+    if (rc == SQLITE_DONE) {
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "badge_unknown", "no badge award %s", id);
+    }
+    return rc == SQLITE_ROW ? LTI_OK : db_err(q, err, "badge get");
+}
+
+static lti_status_t sq_badge_revoke(lti_store_t *s, const char *id, const char *reason,
+                                    int64_t now, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+    lti_badge_award_t b;
+    int changes = 0;
+    apr_pool_t *tmp;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_BADGE_REVOKE, err)) != NULL) {
+        bind_text(st, 1, id);
+        bind_text(st, 2, reason);
+        sqlite3_bind_int64(st, 3, now);
+        rv = exec_stmt(q, st, &changes, err);
+    }
+    UNLOCK(q);
+    if (rv != LTI_OK || changes > 0) {
+        return rv;
+    }
+    /* Nothing changed: unknown, or revoked already. */
+    apr_pool_create(&tmp, NULL);
+    rv = sq_badge_get(s, tmp, id, &b, err);
+    apr_pool_destroy(tmp);
+    if (rv != LTI_OK) {
+        return rv;
+    }
+    return lti_err_set(err, LTI_ERR_EXISTS, "badge_already_revoked",
+                       "badge award %s is revoked already", id);
+}
+
+static lti_status_t sq_badge_claim_add(lti_store_t *s, const lti_badge_claim_t *c, int64_t now,
+                                       int64_t *id, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    int rc;
+    int64_t got = 0;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_BADGE_CLAIM_ADD, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, c->person_id);
+    sqlite3_bind_int64(st, 2, c->link_pk);
+    bind_text(st, 3, c->course_id);
+    bind_text(st, 4, c->url);
+    bind_text(st, 5, c->claimed_email);
+    sqlite3_bind_int64(st, 6, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        got = sqlite3_column_int64(st, 0);
+    }
+    done(st);
+    UNLOCK(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return db_err(q, err, "badge claim add");
+    }
+    if (rc == SQLITE_DONE) {
+        return lti_err_set(err, LTI_ERR_EXISTS, "badge_claim_pending",
+                           "evidence for this course already waits for an instructor");
+    }
+    if (id) {
+        *id = got;
+    }
+    return LTI_OK;
+}
+
+static lti_status_t sq_badge_claim_list(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                        int64_t person_id, apr_array_header_t **out,
+                                        lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    int rc;
+
+    *out = apr_array_make(p, 4, sizeof(lti_badge_claim_t));
+    LOCK(q);
+    if ((st = stmt(q, ST_BADGE_CLAIM_LIST, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, link_pk);
+    sqlite3_bind_int64(st, 2, person_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_badge_claim_t *c = apr_array_push(*out);
+
+        c->id = sqlite3_column_int64(st, 0);
+        c->person_id = sqlite3_column_int64(st, 1);
+        c->link_pk = sqlite3_column_int64(st, 2);
+        c->course_id = col_text(p, st, 3);
+        c->url = col_text(p, st, 4);
+        c->claimed_email = col_text(p, st, 5);
+        c->state = col_text(p, st, 6);
+        c->user_id = col_text(p, st, 7);
+        c->full_name = col_text(p, st, 8);
+        c->email = col_text(p, st, 9);
+        c->created = sqlite3_column_int64(st, 10);
+        c->decided = sqlite3_column_int64(st, 11);
+    }
+    done(st);
+    UNLOCK(q);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "badge claim list");
+}
+
+/* Decides claim id in the open transaction; an approval records the passed fact. */
+static lti_status_t claim_decide_locked(sq_t *q, apr_pool_t *p, int64_t id, int64_t link_pk,
+                                        int approve, int64_t now, lti_result_fn *fn,
+                                        void *baton, lti_progress_stats_t *stats,
+                                        lti_err_t *err)
+{
+    apr_array_header_t *rows = apr_array_make(p, 1, sizeof(lti_progress_t));
+    lti_progress_t *r;
+    sqlite3_stmt *st = stmt(q, ST_BADGE_CLAIM_DECIDE, err);
+    int rc;
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, link_pk);
+    bind_text(st, 3, approve ? "approved" : "rejected");
+    sqlite3_bind_int64(st, 4, now);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        done(st);
+        if (rc != SQLITE_DONE) {
+            return db_err(q, err, "badge claim decide");
+        }
+        return lti_err_set(err, LTI_ERR_NOT_FOUND, "badge_claim_unknown",
+                           "no evidence %" APR_INT64_T_FMT " waits for approval in this "
+                           "course", (apr_int64_t)id);
+    }
+    r = apr_array_push(rows);
+    memset(r, 0, sizeof(*r));
+    r->person_id = sqlite3_column_int64(st, 0);
+    r->course_id = col_text(p, st, 1);
+    r->evidence = col_text(p, st, 2);
+    done(st);
+    if (!approve) {
+        return LTI_OK;
+    }
+    r->module_id = "";
+    r->status = "passed";
+    r->at = now;
+    r->source = "ibm-badge";
+    return record_locked(q, p, rows, now, fn, baton, stats, err);
+}
+
+static lti_status_t sq_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                          int64_t link_pk, int approve, int64_t now,
+                                          lti_result_fn *fn, void *baton,
+                                          lti_progress_stats_t *stats, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    apr_pool_t *tmp;
+    lti_status_t rv;
+
+    apr_pool_create(&tmp, p);
+    LOCK(q);
+    rv = begin_full(q, err);
+    if (rv == LTI_OK) {
+        rv = commit_full(q, claim_decide_locked(q, tmp, id, link_pk, approve, now, fn, baton,
+                                                stats, err), err);
+    }
+    UNLOCK(q);
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
 static lti_status_t sq_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                      const char *course_id, apr_array_header_t **out,
                                      lti_err_t *err)
@@ -3366,128 +3679,6 @@ static lti_status_t sq_progress_list(lti_store_t *s, apr_pool_t *p, int64_t pers
     LOCK(q);
     rv = progress_of_locked(q, p, person_id, course_id, *out, err);
     UNLOCK(q);
-    return rv;
-}
-
-/* Reads one certificate row of ST_CERT_OF / ST_CERT_GET (bound by the caller): *found 0
- * when there is none.  Lock held. */
-static lti_status_t cert_read_locked(sq_t *q, apr_pool_t *p, sqlite3_stmt *st,
-                                     lti_certificate_t *out, int *found, lti_err_t *err)
-{
-    int rc = sqlite3_step(st);
-
-    memset(out, 0, sizeof(*out));
-    *found = rc == SQLITE_ROW;
-    if (rc == SQLITE_ROW) {
-        out->id = col_text(p, st, 0);
-        out->person_id = sqlite3_column_int64(st, 1);
-        out->course_id = col_text(p, st, 2);
-        out->full_name = col_text(p, st, 3);
-        out->issued = sqlite3_column_int64(st, 4);
-        out->revoked = sqlite3_column_int64(st, 5);
-        out->revoke_reason = col_text(p, st, 6);
-    }
-    done(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "certificate");
-}
-
-/* The certificate of person in course (*found 0 if none).  Lock held. */
-static lti_status_t cert_of_locked(sq_t *q, apr_pool_t *p, int64_t person, const char *course,
-                                   lti_certificate_t *out, int *found, lti_err_t *err)
-{
-    sqlite3_stmt *st = stmt(q, ST_CERT_OF, err);
-
-    if (st == NULL) {
-        return LTI_ERR_STORE;
-    }
-    sqlite3_bind_int64(st, 1, person);
-    bind_text(st, 2, course);
-    return cert_read_locked(q, p, st, out, found, err);
-}
-
-static lti_status_t sq_certificate_issue(lti_store_t *s, apr_pool_t *p, int64_t person_id,
-                                         const char *course_id, const char *candidate,
-                                         const char *full_name, int64_t now,
-                                         lti_certificate_t *out, lti_err_t *err)
-{
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv;
-    int found = 0;
-
-    LOCK(q);
-    /* Reads first: a page view writes only the first time. */
-    rv = cert_of_locked(q, p, person_id, course_id, out, &found, err);
-    if (rv == LTI_OK && !found) {
-        rv = begin(q, err);
-        if (rv == LTI_OK && (st = stmt(q, ST_CERT_PUT, err)) == NULL) {
-            rv = LTI_ERR_STORE;
-        }
-        if (rv == LTI_OK) {
-            bind_text(st, 1, candidate);
-            sqlite3_bind_int64(st, 2, person_id);
-            bind_text(st, 3, course_id);
-            bind_text(st, 4, full_name);
-            sqlite3_bind_int64(st, 5, now);
-            rv = exec_stmt(q, st, NULL, err);
-        }
-        if (rv == LTI_OK) {
-            rv = cert_of_locked(q, p, person_id, course_id, out, &found, err);
-        }
-        if (rv == LTI_OK) {
-            rv = commit(q, err);
-        }
-        else {
-            rollback(q);
-        }
-        if (rv == LTI_OK && !found) {
-            rv = lti_err_set(err, LTI_ERR_STORE, "store_error", "no certificate stored");
-        }
-    }
-    UNLOCK(q);
-    return rv;
-}
-
-static lti_status_t sq_certificate_get(lti_store_t *s, apr_pool_t *p, const char *id,
-                                       lti_certificate_t *out, lti_err_t *err)
-{
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int found = 0;
-
-    LOCK(q);
-    if ((st = stmt(q, ST_CERT_GET, err)) != NULL) {
-        bind_text(st, 1, id);
-        rv = cert_read_locked(q, p, st, out, &found, err);
-    }
-    UNLOCK(q);
-    if (rv == LTI_OK && !found) {
-        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "certificate_unknown", "no such certificate");
-    }
-    return rv;
-}
-
-static lti_status_t sq_certificate_revoke(lti_store_t *s, const char *id, const char *reason,
-                                          int64_t now, lti_err_t *err)
-{
-    sq_t *q = s->impl;
-    sqlite3_stmt *st;
-    lti_status_t rv = LTI_ERR_STORE;
-    int changes = 0;
-
-    LOCK(q);
-    if ((st = stmt(q, ST_CERT_REVOKE, err)) != NULL) {
-        sqlite3_bind_int64(st, 1, now);
-        bind_text(st, 2, reason);
-        bind_text(st, 3, id);
-        rv = exec_stmt(q, st, &changes, err);
-    }
-    UNLOCK(q);
-    if (rv == LTI_OK && changes == 0) {
-        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "certificate_unknown",
-                         "no valid certificate with this id");
-    }
     return rv;
 }
 
@@ -3546,10 +3737,13 @@ static const lti_store_ops_t sqlite_ops = {
     .outbox_purge = sq_outbox_purge,
     .ags_target = sq_ags_target,
     .ags_stamp_put = sq_ags_stamp_put,
+    .badge_list = sq_badge_list,
+    .badge_get = sq_badge_get,
+    .badge_revoke = sq_badge_revoke,
+    .badge_claim_add = sq_badge_claim_add,
+    .badge_claim_list = sq_badge_claim_list,
+    .badge_claim_decide = sq_badge_claim_decide,
     .progress_list = sq_progress_list,
-    .certificate_issue = sq_certificate_issue,
-    .certificate_get = sq_certificate_get,
-    .certificate_revoke = sq_certificate_revoke,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the
@@ -3596,10 +3790,21 @@ static lti_status_t conn_open(apr_pool_t *p, const char *path, sq_t *q, lti_err_
     /* mmap spares a pread per page read; WAL keeps writers off the readers. */
     /* Checkpoints copy WAL pages back and fsync: one every 4000 pages (16 MB of WAL)
      * rather than SQLite's 1000 writes the hot pages (index tails) back less often. */
-    rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                      " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
-                      " PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;",
-                      NULL, NULL, &msg);
+    /* Turning a new file to WAL takes an exclusive lock, and a process that opens the same
+     * new store at that moment (httpd and ptechctl migrating together) can get
+     * SQLITE_BUSY without its busy handler being asked: try again for up to 10 s. */
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                          " PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
+                          " PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;",
+                          NULL, NULL, &msg);
+        if ((rc & 0xff) != SQLITE_BUSY || tries >= 200) {
+            break;
+        }
+        sqlite3_free(msg);
+        msg = NULL;
+        apr_sleep(50000);
+    }
     if (rc != SQLITE_OK) {
         lti_err_set(err, LTI_ERR_STORE, "store_open", "cannot set up the SQLite store %s: %s",
                     path, msg ? msg : sqlite3_errstr(rc));

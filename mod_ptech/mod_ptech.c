@@ -346,6 +346,9 @@ static int ptech_handler(request_rec *r)
     if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
         return ptech_handle_course(r, rest + 7);
     }
+    if (strncmp(rest, "/badges/", 8) == 0) {
+        return ptech_handle_badges(r, rest + 8);
+    }
     if (strncmp(rest, "/certificate/", 13) == 0) {
         return ptech_handle_certificate(r, rest + 13);
     }

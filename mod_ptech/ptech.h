@@ -178,6 +178,22 @@ lti_status_t ptech_xapi_apply(request_rec *r, lti_store_t *store, const char *pr
                               const char *buf, apr_size_t len, apr_array_header_t **ids,
                               lti_err_t *err);
 
+/* ---- badges (ptech_handler_badges.c) ---- */
+/* GET /ptech/badges/REST: issuer, class/COURSE, assertion/ID, assertion/ID.png. */
+int ptech_handle_badges(request_rec *r, const char *rest);
+/* The learner page's badge card: earned badges, evidence waiting, the IBM badge form. */
+void ptech_badges_learner_card(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                               const lti_catalog_t *cat, const char *lang);
+/* The instructor page's list of IBM badge evidence waiting for approval (none: nothing). */
+void ptech_badges_instructor_card(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                                  const char *lang);
+/* POST /ptech/course/badge (a learner's IBM badge URL) and /ptech/course/badge/decide (an
+ * instructor approves or rejects waiting evidence). */
+int ptech_badges_submit(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                        const lti_catalog_t *cat, const char *lang);
+int ptech_badges_decide(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                        const lti_catalog_t *cat, const char *lang);
+
 /* Starts the grade return worker of s's store (the index-th store): a mod_watchdog
  * callback.  HTTP_INTERNAL_SERVER_ERROR (logged) without mod_watchdog. */
 int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index);

@@ -27,16 +27,25 @@ typedef struct dash_t {
     int launched, in_progress, completed, badges;
 } dash_t;
 
-/* Badge hook: the store has no badge awards yet (the badges issue adds them); until then a
- * passed course is the badge (SPEC.md, Evidence: "passed" awards the course's badge). */
-static int dash_badge_awarded(const dash_row_t *d)
-{
-    return d->res.status != NULL && strcmp(d->res.status, "passed") == 0;
-}
-
 int ptech_dashboard_allowed(const lti_session_t *s)
 {
     return (s->roles & DASH_ROLES) != 0;
+}
+
+/* *has: whether person holds a valid (not revoked) badge of course. */
+static lti_status_t has_badge(request_rec *r, lti_store_t *store, int64_t person,
+                              const char *course, int *has, lti_err_t *err)
+{
+    apr_array_header_t *awards;
+    lti_status_t rv = lti_store_badge_list(store, r->pool, person, &awards, err);
+
+    *has = 0;
+    for (int i = 0; rv == LTI_OK && i < awards->nelts; i++) {
+        const lti_badge_award_t *b = &APR_ARRAY_IDX(awards, i, lti_badge_award_t);
+
+        *has |= !b->revoked && strcmp(b->course_id, course) == 0;
+    }
+    return rv;
 }
 
 /* Reads everything the dashboard and the export show.  A library error otherwise. */
@@ -91,7 +100,9 @@ static lti_status_t dash_load(request_rec *r, lti_store_t *store, const lti_sess
         }
         d->total = course->nmodules;
         d->done = lti_report_modules_done(course, facts, &d->res);
-        d->badge = dash_badge_awarded(d);
+        if ((rv = has_badge(r, store, l->person_id, course->id, &d->badge, err)) != LTI_OK) {
+            return rv;
+        }
         if (d->res.status && (strcmp(d->res.status, "passed") == 0
                               || strcmp(d->res.status, "completed") == 0)) {
             out->completed++;
@@ -204,8 +215,8 @@ int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session
         ap_rvputs(r, "<p>", ptech_esc(r->pool, ptech_msg(lang, "no_learners")), "</p>\n", NULL);
         return OK;
     }
-    ap_rvputs(r, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-labelledby=\"dash\">"
-              "<table>\n<caption id=\"dash\">", ptech_esc(r->pool, ptech_msg(lang, "learners")),
+    ap_rvputs(r, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" "
+              "aria-labelledby=\"dash\"><table>\n<caption id=\"dash\">", ptech_esc(r->pool, ptech_msg(lang, "learners")),
               "</caption>\n<thead><tr><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "name")), "</th><th scope=\"col\">",
               ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",

@@ -168,6 +168,29 @@ static const struct {
      "oauth_consumer_key_sign.",
      "LTI 1.3 launch accepted, but not linked to the LTI 1.1 account: Moodle sent no "
      "oauth_consumer_key_sign."},
+    /* IBM badges pasted by learners (ptech_handler_badges.c): the ones IT can act on */
+    {"badge_host_unknown",
+     "Un badge d'un émetteur non accepté : ajoutez son hôte à PTechBadgeIssuerHost si "
+     "l'université accepte ses badges (sans la directive, seul api.credly.com l'est).",
+     "شارة من جهة إصدار غير مقبولة: أضف مضيفها إلى PTechBadgeIssuerHost إن كانت الجامعة تقبل "
+     "شاراتها (بدون هذا التوجيه يُقبل api.credly.com وحده).",
+     "A badge from an issuer that is not accepted: add its host to PTechBadgeIssuerHost if the "
+     "university accepts its badges (without the directive, only api.credly.com is)."},
+    {"badge_fetch_failed",
+     "Le badge n'a pas pu être lu chez l'émetteur (réseau, TLS, délai PTechHTTPTimeout, ou "
+     "une réponse d'erreur) : vérifiez l'accès https sortant et PTechHTTPProxy.",
+     "تعذرت قراءة الشارة لدى جهة الإصدار (الشبكة، TLS، مهلة PTechHTTPTimeout، أو رد بخطأ): "
+     "تحقق من الوصول الصادر عبر https ومن PTechHTTPProxy.",
+     "The badge could not be read from its issuer (network, TLS, the PTechHTTPTimeout delay, "
+     "or an error answer): check outbound https and PTechHTTPProxy."},
+    {"badge_redirect_refused",
+     "L'émetteur du badge a redirigé vers un hôte absent de PTechBadgeIssuerHost.",
+     "أعادت جهة إصدار الشارة التوجيه إلى مضيف غير موجود في PTechBadgeIssuerHost.",
+     "The badge's issuer redirected to a host that is not in PTechBadgeIssuerHost."},
+    {"badge_too_large",
+     "La réponse de l'émetteur du badge dépasse 256 Ko : ce n'est pas un badge.",
+     "رد جهة إصدار الشارة يتجاوز 256 كيلوبايت: ليس شارة.",
+     "The badge issuer's answer is over 256 KB: it is not a badge."},
 };
 
 /* The plain words of a reason in lang, or NULL for a code without an entry. */

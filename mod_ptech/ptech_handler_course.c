@@ -90,6 +90,7 @@ static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t 
     ptech_page_begin(r, lang, lti_i18n_get(&course->title, lang), s->lms_origin);
     ptech_render_learner(r, store, s, course, lang);
     ptech_render_simulate(r, s, course, lang);
+    ptech_badges_learner_card(r, store, s, cat, lang);
     return ptech_page_end(r);
 }
 
@@ -135,6 +136,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
         }
         render_chooser(r, s, cat, lang, ptech_msg(lang, "choose"));
     }
+    ptech_badges_instructor_card(r, store, s, lang);
     ptech_render_dashboard(r, store, s, course, lang);
     return ptech_page_end(r);
 }
@@ -222,6 +224,14 @@ int ptech_handle_course(request_rec *r, const char *rest)
         }
         return rest[1] == 'a' ? ptech_course_attest(r, store, &s, cat, lang)
                               : ptech_course_simulate(r, store, &s, cat, lang);
+    }
+    if (strcmp(rest, "/badge") == 0 || strcmp(rest, "/badge/decide") == 0) {
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->headers_out, "Allow", "POST");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return rest[6] == '\0' ? ptech_badges_submit(r, store, &s, cat, lang)
+                                : ptech_badges_decide(r, store, &s, cat, lang);
     }
     if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
         return ptech_error_page(r, HTTP_NOT_FOUND, lang, "There is no such page.",

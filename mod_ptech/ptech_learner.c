@@ -1,7 +1,8 @@
 /* ptech_learner.c -- the learner's part of the course page (modules with their status and a
  * progress bar, the score, content links that open in a new window) and certificates of
- * completion: the learner's printable page (GET /ptech/course/certificate) and the public
- * verification page an employer opens without logging in (GET /ptech/certificate/ID). */
+ * completion (one per badge award, sharing its id): the learner's printable page
+ * (GET /ptech/course/certificate) and the public verification page an employer opens
+ * without logging in (GET /ptech/certificate/ID). */
 #include <apr_strings.h>
 
 #include "ptech.h"
@@ -9,7 +10,7 @@
 
 APLOG_USE_MODULE(ptech);
 
-/* Certificate ids: 128 random bits in hex. */
+/* Badge award ids (the certificate's id): 128 random bits in hex. */
 #define CERT_ID_BYTES 16
 
 /* The public verification URL of a certificate. */
@@ -18,21 +19,26 @@ static const char *cert_url(request_rec *r, const char *id)
     return apr_pstrcat(r->pool, ptech_base_url(r), PTECH_PREFIX, "/certificate/", id, NULL);
 }
 
-/* The person's certificate of course (made on first call), or NULL (logged). */
-static const lti_certificate_t *certificate_of(request_rec *r, lti_store_t *store,
-                                               const lti_session_t *s,
-                                               const lti_course_t *course)
+/* The certificate of completion of person in course is the course's badge award (made in
+ * the transaction that passed the course, revoked with ptechctl badges revoke): its
+ * unguessable id is the certificate's.  NULL when none (or on a store error, logged). */
+static const lti_badge_award_t *certificate_of(request_rec *r, lti_store_t *store,
+                                               int64_t person_id, const char *course_id)
 {
-    lti_certificate_t *c = apr_pcalloc(r->pool, sizeof(*c));
-    const char *candidate = lti_random_hex(r->pool, CERT_ID_BYTES);
+    apr_array_header_t *awards;
     lti_err_t err;
 
-    if (candidate == NULL
-        || lti_store_certificate_issue(store, r->pool, s->person_id, course->id, candidate,
-                                       s->full_name, ptech_now(), c, &err) != LTI_OK) {
+    if (lti_store_badge_list(store, r->pool, person_id, &awards, &err) != LTI_OK) {
         return NULL;
     }
-    return c;
+    for (int i = 0; i < awards->nelts; i++) {
+        const lti_badge_award_t *b = &APR_ARRAY_IDX(awards, i, lti_badge_award_t);
+
+        if (strcmp(b->course_id, course_id) == 0) {
+            return b;
+        }
+    }
+    return NULL;
 }
 
 void ptech_render_learner(request_rec *r, lti_store_t *store, const lti_session_t *s,
@@ -73,7 +79,8 @@ void ptech_render_learner(request_rec *r, lti_store_t *store, const lti_session_
               ": ", apr_psprintf(r->pool, "%g", course->passing_score), " / 100 · ",
               ptech_esc(r->pool, ptech_msg(lang, "badge")), ": ",
               ptech_esc(r->pool, lti_i18n_get(&course->badge_name, lang)), "</p>\n", NULL);
-    if (has_res && strcmp(res.status, "passed") == 0 && certificate_of(r, store, s, course)) {
+    if (has_res && strcmp(res.status, "passed") == 0
+        && certificate_of(r, store, s->person_id, course->id) != NULL) {
         ap_rvputs(r, "<p><a class=\"button\" href=\"", PTECH_PREFIX, "/course/certificate\" "
                   "target=\"_blank\" rel=\"noopener\">",
                   ptech_esc(r->pool, ptech_msg(lang, "cert_open")), "</a></p>\n", NULL);
@@ -105,7 +112,7 @@ void ptech_render_learner(request_rec *r, lti_store_t *store, const lti_session_
 
 /* The certificate itself: name, course title in lang, date in Africa/Casablanca, state,
  * verification URL. */
-static void render_certificate(request_rec *r, const lti_certificate_t *c, const char *lang)
+static void render_certificate(request_rec *r, const lti_badge_award_t *c, const char *lang)
 {
     const lti_catalog_t *cat = ptech_cfg(r->server)->catalog;
     const lti_course_t *course = cat ? lti_catalog_course(cat, c->course_id) : NULL;
@@ -134,19 +141,12 @@ int ptech_course_certificate(request_rec *r, lti_store_t *store, const lti_sessi
 {
     const lti_course_t *course = s->course_id && cat ? lti_catalog_course(cat, s->course_id)
                                                      : NULL;
-    const lti_certificate_t *c;
-    lti_result_t res;
-    lti_err_t err;
+    const lti_badge_award_t *c = course ? certificate_of(r, store, s->person_id, course->id)
+                                        : NULL;
 
-    if (course == NULL
-        || lti_store_result_get(store, r->pool, s->person_id, course->id, &res, &err) != LTI_OK
-        || strcmp(res.status, "passed") != 0) {
+    if (c == NULL) {
         return ptech_error_page(r, HTTP_NOT_FOUND, lang, ptech_msg(lang, "cert_none"),
                                 "certificate_none", 0);
-    }
-    if ((c = certificate_of(r, store, s, course)) == NULL) {
-        return ptech_error_page(r, HTTP_INTERNAL_SERVER_ERROR, lang,
-                                "The certificate cannot be stored.", "store_error", 0);
     }
     ptech_page_begin(r, lang, ptech_msg(lang, "cert_title"), s->lms_origin);
     render_certificate(r, c, lang);
@@ -158,7 +158,7 @@ int ptech_course_certificate(request_rec *r, lti_store_t *store, const lti_sessi
 int ptech_handle_certificate(request_rec *r, const char *id)
 {
     lti_store_t *store = ptech_store(r);
-    lti_certificate_t c;
+    lti_badge_award_t c;
     lti_err_t err;
     const char *lang = lti_lang_of(apr_table_get(r->headers_in, "Accept-Language"));
 
@@ -172,7 +172,7 @@ int ptech_handle_certificate(request_rec *r, const char *id)
     }
     /* Ids are hex: anything else is unknown without asking the store. */
     if (strlen(id) != CERT_ID_BYTES * 2 || strspn(id, "0123456789abcdef") != strlen(id)
-        || lti_store_certificate_get(store, r->pool, id, &c, &err) != LTI_OK) {
+        || lti_store_badge_get(store, r->pool, id, &c, &err) != LTI_OK) {
         r->status = HTTP_NOT_FOUND;
         ptech_page_begin(r, lang, ptech_msg(lang, "cert_unknown"), NULL);
         ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "cert_unknown")), "</h1>\n"

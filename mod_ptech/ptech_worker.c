@@ -203,6 +203,7 @@ int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
     w->cfg.http.max_bytes = 64 * 1024;
     /* AGS signs its token requests with the tool key, sealed under this key. */
     w->cfg.secret_key = c->secret_key_set ? c->secret_key : NULL;
+    w->cfg.badge_base = c->public_url;
     /* A row stays ours while a whole round can last: every batch at the timeout. */
     w->cfg.lease_ttl = w->cfg.http.timeout * (w->cfg.batch / w->cfg.max_in_flight + 1) + 60;
     rv = get_instance(&wd, apr_psprintf(pconf, "ptech-outbox-%d", index), 0, 1, pconf);

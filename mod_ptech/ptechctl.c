@@ -45,8 +45,10 @@ static const char usage[] =
     "                                       course, score, attempts, updated, reason\n"
     "  outbox retry ID|--all-failed         send a failed grade return again\n"
     "  outbox purge --sent-before DATE      delete grade returns sent before DATE\n"
-    "  certificate revoke ID --reason TEXT  revoke a certificate of completion (its public\n"
-    "                                       page then says so)\n";
+    "  badges list                          badges awarded: id, user id, email, course,\n"
+    "                                       issued, revoked (date or -), revocation reason\n"
+    "  badges revoke ID --reason TEXT       revoke a badge (its assertion answers 410, its\n"
+    "                                       certificate of completion says revoked)\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
@@ -621,27 +623,6 @@ static int cmd_provider(ctl_t *c)
     return usage_error(apr_psprintf(c->pool, "unknown provider command '%s'", sub));
 }
 
-/* Certificates of completion: revoked ones stay, their public page says "revoked". */
-static int cmd_certificate(ctl_t *c)
-{
-    lti_err_t err;
-    int rv;
-
-    if (c->argc != 4 || strcmp(c->argv[0], "revoke") != 0 || strcmp(c->argv[2], "--reason") != 0
-        || c->argv[3][0] == '\0') {
-        return usage_error("certificate revoke ID --reason TEXT");
-    }
-    if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
-        return rv;
-    }
-    if (lti_store_certificate_revoke(c->store, c->argv[1], c->argv[3],
-                                     apr_time_sec(apr_time_now()), &err) != LTI_OK) {
-        return fail("%s", err.text);
-    }
-    printf("certificate %s revoked\n", c->argv[1]);
-    return EXIT_SUCCESS;
-}
-
 static int cmd_outbox(ctl_t *c)
 {
     const char *sub = c->argc > 0 ? c->argv[0] : NULL;
@@ -730,6 +711,68 @@ static int cmd_outbox(ctl_t *c)
     return usage_error(apr_psprintf(c->pool, "unknown outbox command '%s'", sub));
 }
 
+/* Text with tabs and line breaks made spaces, for one tab-separated line. */
+static const char *one_field(apr_pool_t *p, const char *s)
+{
+    char *t = apr_pstrdup(p, s && *s ? s : "-");
+
+    for (char *r = t; *r; r++) {
+        if (*r == '\t' || *r == '\n' || *r == '\r') {
+            *r = ' ';
+        }
+    }
+    return t;
+}
+
+static int cmd_badges(ctl_t *c)
+{
+    const char *sub = c->argc > 0 ? c->argv[0] : NULL;
+    lti_err_t err;
+    int rv;
+
+    if (sub == NULL) {
+        return usage_error("badges needs list or revoke");
+    }
+    if (strcmp(sub, "list") == 0) {
+        apr_array_header_t *list;
+
+        if (c->argc != 1) {
+            return usage_error("badges list takes no argument");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_badge_list(c->store, c->pool, 0, &list, &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        for (int i = 0; i < list->nelts; i++) {
+            const lti_badge_award_t *b = &APR_ARRAY_IDX(list, i, lti_badge_award_t);
+
+            printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b->id, one_field(c->pool, b->user_id),
+                   one_field(c->pool, b->email), b->course_id, iso_time(c->pool, b->issued),
+                   b->revoked ? iso_time(c->pool, b->revoked) : "-",
+                   one_field(c->pool, b->revoke_reason));
+        }
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(sub, "revoke") == 0) {
+        if (c->argc != 4 || strcmp(c->argv[2], "--reason") != 0 || *c->argv[3] == '\0'
+            || *c->argv[1] == '\0') {
+            return usage_error("badges revoke ID --reason TEXT");
+        }
+        if ((rv = open_store(c, 1)) != EXIT_SUCCESS) {
+            return rv;
+        }
+        if (lti_store_badge_revoke(c->store, c->argv[1], c->argv[3],
+                                   apr_time_sec(apr_time_now()), &err) != LTI_OK) {
+            return fail("%s", err.text);
+        }
+        printf("badge %s revoked\n", c->argv[1]);
+        return EXIT_SUCCESS;
+    }
+    return usage_error(apr_psprintf(c->pool, "unknown badges command '%s'", sub));
+}
+
 int main(int argc, const char *const *argv)
 {
     ctl_t c;
@@ -783,8 +826,8 @@ int main(int argc, const char *const *argv)
     else if (strcmp(argv[i], "outbox") == 0) {
         rv = cmd_outbox(&c);
     }
-    else if (strcmp(argv[i], "certificate") == 0) {
-        rv = cmd_certificate(&c);
+    else if (strcmp(argv[i], "badges") == 0) {
+        rv = cmd_badges(&c);
     }
     else {
         rv = usage_error(apr_psprintf(c.pool, "unknown command '%s'", argv[i]));

@@ -78,7 +78,7 @@ def site(httpd_factory):
                              launch_presentation_locale=lang), key, secret)
     # The passed learner's certificate exists once the page has been seen.
     srv.course_page(g.sids["learner-fr"])
-    g.cert = srv.sql("SELECT id FROM certificates")[0][0]
+    g.cert = srv.sql("SELECT id FROM badge_awards")[0][0]
     yield g
     lms.stop()
 

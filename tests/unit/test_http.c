@@ -248,6 +248,14 @@ static void test_get(void **state)
             fail_msg("GET %s: max_age %lld, want %lld", cases[i].path,
                      (long long)resp.max_age, (long long)cases[i].max_age);
         }
+        /* A redirect is reported, made absolute, for the caller to judge. */
+        if (resp.status == 302) {
+            assert_non_null(resp.location);
+            assert_string_equal(resp.location, url(p, "/ok"));
+        }
+        else {
+            assert_null(resp.location);
+        }
         /* One request each: the redirect's target was not asked for. */
         assert_int_equal(srv_requests(&srv), before + 1);
         pthread_mutex_lock(&srv.mu);

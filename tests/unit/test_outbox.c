@@ -80,28 +80,6 @@ static lti_launch_ids_t launch(apr_pool_t *p, lti_store_t *s, const char *user,
     return ids;
 }
 
-/* The result: the newest fact's status and score. */
-static lti_status_t newest_fn(void *baton, apr_pool_t *p, const char *course_id,
-                              const apr_array_header_t *rows, lti_result_t *out, lti_err_t *err)
-{
-    const lti_progress_t *best = NULL;
-
-    memset(out, 0, sizeof(*out));
-    for (int i = 0; i < rows->nelts; i++) {
-        const lti_progress_t *r = &APR_ARRAY_IDX(rows, i, lti_progress_t);
-
-        if (best == NULL || r->at > best->at) {
-            best = r;
-        }
-    }
-    if (best != NULL) {
-        out->status = best->status;
-        out->score = best->score;
-        out->at = best->at;
-    }
-    return LTI_OK;
-}
-
 static lti_progress_stats_t record(apr_pool_t *p, lti_store_t *s, const char *user,
                                    int64_t person, const char *status, double score, int64_t at)
 {
@@ -120,7 +98,7 @@ static lti_progress_stats_t record(apr_pool_t *p, lti_store_t *s, const char *us
     r->score = score;
     r->at = at;
     r->source = "csv";
-    if (lti_store_progress_record(s, p, rows, NOW, newest_fn, NULL, &st, &err) != LTI_OK) {
+    if (lti_store_progress_record(s, p, rows, NOW, unit_newest_result, NULL, &st, &err) != LTI_OK) {
         fail_msg("record: %s", err.text);
     }
     return st;
@@ -315,16 +293,16 @@ static void test_kept_until_launch(void **state)
     assert_int_equal(list(p, s, NULL)->nelts, 0);
     ids = launch(p, s, "late", "L1", "https://lms.example/o");
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
-                                                  newest_fn, NULL, &st, &err), LTI_OK);
+                                                  unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.applied, 1);
     assert_int_equal(st.queued, 1);
     /* Applied once: a second launch finds nothing to do; a new link gets the result. */
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
-                                                  newest_fn, NULL, &st, &err), LTI_OK);
+                                                  unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.applied + st.queued, 0);
     ids = launch(p, s, "late", "L2", "https://lms.example/o");
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
-                                                  newest_fn, NULL, &st, &err), LTI_OK);
+                                                  unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.queued, 1);
     assert_int_equal(list(p, s, "pending")->nelts, 2);
 }
@@ -421,7 +399,8 @@ static void test_leases(void **state)
         lti_progress_stats_t st;
 
         assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk,
-                                                      NOW + 300, newest_fn, NULL, &st, &err),
+                                                      NOW + 300, unit_newest_result, NULL, &st,
+                                                      &err),
                          LTI_OK);
         assert_int_equal(st.queued, 0);
         assert_int_equal(list(p, s, NULL)->nelts, 0);

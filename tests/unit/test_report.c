@@ -1,7 +1,7 @@
 /* test_report.c -- what the dashboard and the learner page read: module statuses and
  * modules done on conf/catalog.xml, the CSV export cells (quoting, formula guard, decimal
  * comma), Africa/Casablanca times across the Ramadan changes of 2024, and the store's
- * progress list and certificates (a real SQLite store). */
+ * progress list (a real SQLite store). */
 #include <ftw.h>
 #include <sys/stat.h>
 
@@ -138,14 +138,13 @@ static int64_t learner(lti_store_t *s, const char *user)
     return ids.person_id;
 }
 
-static void test_store_progress_and_certificates(void **state)
+static void test_store_progress_list(void **state)
 {
     apr_pool_t *p = *state;
     lti_catalog_t *cat = unit_catalog(p);
     lti_store_t *s = new_store(p);
     int64_t a = learner(s, "u1"), b = learner(s, "u2");
     apr_array_header_t *rows = apr_array_make(p, 2, sizeof(lti_progress_t)), *got;
-    lti_certificate_t c, c2;
     lti_progress_t f = fact(lti_catalog_course(cat, COURSE)->modules[0].id, "passed");
     lti_err_t err;
 
@@ -167,27 +166,6 @@ static void test_store_progress_and_certificates(void **state)
     assert_int_equal(lti_store_progress_list(s, p, b, COURSE, &got, &err), LTI_OK);
     assert_int_equal(got->nelts, 0);
 
-    /* Issued once: a second call keeps the first id, name and date. */
-    assert_int_equal(lti_store_certificate_issue(s, p, a, COURSE, "id-one", "Amina", NOW, &c,
-                                                 &err), LTI_OK);
-    assert_string_equal(c.id, "id-one");
-    assert_int_equal(lti_store_certificate_issue(s, p, a, COURSE, "id-two", "Other", NOW + 9,
-                                                 &c2, &err), LTI_OK);
-    assert_string_equal(c2.id, "id-one");
-    assert_string_equal(c2.full_name, "Amina");
-    assert_int_equal(c2.issued, NOW);
-    assert_int_equal(c2.revoked, 0);
-    assert_int_equal(lti_store_certificate_get(s, p, "id-one", &c, &err), LTI_OK);
-    assert_int_equal(c.person_id, a);
-    assert_string_equal(c.course_id, COURSE);
-    assert_int_equal(lti_store_certificate_get(s, p, "id-two", &c, &err), LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_certificate_revoke(s, "id-one", "fraud", NOW + 5, &err), LTI_OK);
-    assert_int_equal(lti_store_certificate_revoke(s, "id-one", "again", NOW + 6, &err),
-                     LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_certificate_revoke(s, "nope", "x", NOW, &err), LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_certificate_get(s, p, "id-one", &c, &err), LTI_OK);
-    assert_int_equal(c.revoked, NOW + 5);
-    assert_string_equal(c.revoke_reason, "fraud");
     lti_store_close(s);
 }
 
@@ -203,7 +181,7 @@ int main(void)
         cmocka_unit_test(test_csv_field),
         cmocka_unit_test(test_score),
         cmocka_unit_test(test_casablanca),
-        cmocka_unit_test(test_store_progress_and_certificates),
+        cmocka_unit_test(test_store_progress_list),
     };
     int rc;
 

@@ -2247,6 +2247,148 @@ static void test_logging(void **state)
     apr_pool_destroy(p);
 }
 
+/* ---- badges ---- */
+
+static void fact_of(apr_pool_t *p, lti_store_t *s, int64_t person, const char *status,
+                    int64_t at, const char *source, const char *evidence)
+{
+    apr_array_header_t *rows = apr_array_make(p, 1, sizeof(lti_progress_t));
+    lti_progress_t *r = apr_array_push(rows);
+    lti_err_t err;
+
+    memset(r, 0, sizeof(*r));
+    r->person_id = person;
+    r->course_id = "c1";
+    r->module_id = "";
+    r->status = status;
+    r->at = at;
+    r->source = source;
+    r->evidence = evidence;
+    if (lti_store_progress_record(s, p, rows, NOW, unit_newest_result, NULL, NULL, &err)
+        != LTI_OK) {
+        fail_msg("progress: %s", err.text);
+    }
+}
+
+static void test_badges(void **state)
+{
+    apr_pool_t *p;
+    const char *path, *ev = "https://api.credly.com/v1/obi/v2/badge_assertions/abc";
+    lti_launch_rec_t r1, r2;
+    lti_launch_ids_t a, b;
+    apr_array_header_t *list;
+    lti_badge_award_t got;
+    lti_badge_claim_t c;
+    lti_store_t *s;
+    lti_err_t err;
+    int64_t id = 0;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+    r1 = launch("u1", "n1", "h1");
+    r1.course_id = "c1";
+    record(s, &r1, &a);
+    r2 = launch("u2", "n2", "h2");
+    r2.course_id = "c1";
+    r2.email = "Other@Example.org";
+    r2.result_sourcedid = "src-2";
+    record(s, &r2, &b);
+
+    /* In progress: no badge.  Passed by an IBM badge: one, with that evidence. */
+    fact_of(p, s, a.person_id, "in_progress", NOW - 30, "csv", NULL);
+    assert_int_equal(lti_store_badge_list(s, p, 0, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+    fact_of(p, s, a.person_id, "passed", NOW - 20, "ibm-badge", ev);
+    assert_int_equal(lti_store_badge_list(s, p, 0, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    got = APR_ARRAY_IDX(list, 0, lti_badge_award_t);
+    assert_int_equal(strlen(got.id), 32);
+    assert_int_equal(got.person_id, a.person_id);
+    assert_string_equal(got.course_id, "c1");
+    assert_string_equal(got.email, "marie@example.org");
+    assert_string_equal(got.evidence, ev);
+    assert_string_equal(got.user_id, "u1");
+    assert_true(got.score == 1.0);
+    assert_int_equal(got.issued, NOW);
+    assert_int_equal(got.revoked, 0);
+    /* Failed then passed again: still the one award. */
+    fact_of(p, s, a.person_id, "failed", NOW - 10, "csv", NULL);
+    fact_of(p, s, a.person_id, "passed", NOW - 5, "instructor", NULL);
+    assert_int_equal(lti_store_badge_list(s, p, a.person_id, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM badge_awards"), 1);
+
+    /* Revoke: once; unknown ids are named. */
+    assert_int_equal(lti_store_badge_get(s, p, "nope", &got, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_badge_revoke(s, "nope", "x", NOW, &err), LTI_ERR_NOT_FOUND);
+    got = APR_ARRAY_IDX(list, 0, lti_badge_award_t);
+    assert_int_equal(lti_store_badge_revoke(s, got.id, "copied", NOW + 1, &err), LTI_OK);
+    assert_int_equal(lti_store_badge_revoke(s, got.id, "again", NOW + 2, &err), LTI_ERR_EXISTS);
+    assert_string_equal(err.reason, "badge_already_revoked");
+    assert_int_equal(lti_store_badge_get(s, p, got.id, &got, &err), LTI_OK);
+    assert_int_equal(got.revoked, NOW + 1);
+    assert_string_equal(got.revoke_reason, "copied");
+
+    /* Evidence waiting for an instructor: one per person and course. */
+    memset(&c, 0, sizeof(c));
+    c.person_id = b.person_id;
+    c.link_pk = b.link_pk;
+    c.course_id = "c1";
+    c.url = ev;
+    c.claimed_email = "private@example.net";
+    assert_int_equal(lti_store_badge_claim_add(s, &c, NOW, &id, &err), LTI_OK);
+    assert_true(id > 0);
+    assert_int_equal(lti_store_badge_claim_add(s, &c, NOW, NULL, &err), LTI_ERR_EXISTS);
+    assert_int_equal(lti_store_badge_claim_list(s, p, b.link_pk, 0, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(list, 0, lti_badge_claim_t).claimed_email,
+                        "private@example.net");
+    assert_string_equal(APR_ARRAY_IDX(list, 0, lti_badge_claim_t).email, "Other@Example.org");
+    assert_int_equal(lti_store_badge_claim_list(s, p, 0, a.person_id, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+    /* Another link's instructor cannot decide it; a rejection records nothing. */
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk + 100, 1, NOW,
+                                                  unit_newest_result, NULL, NULL, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 0, NOW, unit_newest_result,
+                                                  NULL, NULL, &err), LTI_OK);
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, unit_newest_result,
+                                                  NULL, NULL, &err), LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_badge_claim_list(s, p, b.link_pk, 0, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 0);
+    assert_int_equal(raw_int(p, path, apr_psprintf(p, "SELECT COUNT(*) FROM progress WHERE"
+                                                      " person_id = %" APR_INT64_T_FMT,
+                                                   (apr_int64_t)b.person_id)), 0);
+    /* Filed again and approved: passed by the IBM badge, the grade queued, the badge given,
+     * and the queued grade carries the badge for the AGS comment. */
+    assert_int_equal(lti_store_badge_claim_add(s, &c, NOW, &id, &err), LTI_OK);
+    assert_int_equal(lti_store_badge_claim_decide(s, p, id, b.link_pk, 1, NOW, unit_newest_result,
+                                                  NULL, NULL, &err), LTI_OK);
+    assert_string_equal(raw_text(p, path, apr_psprintf(p, "SELECT source || ' ' || evidence"
+                                                          " FROM progress WHERE person_id = %"
+                                                          APR_INT64_T_FMT,
+                                                       (apr_int64_t)b.person_id)),
+                        apr_pstrcat(p, "ibm-badge ", ev, NULL));
+    assert_int_equal(lti_store_badge_list(s, p, b.person_id, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(list, 0, lti_badge_award_t).evidence, ev);
+    assert_int_equal(lti_store_outbox_lease(s, p, "me", NOW, 60, 10, &list, &err), LTI_OK);
+    for (int i = 0; i < list->nelts; i++) {
+        const lti_outbox_item_t *it = &APR_ARRAY_IDX(list, i, lti_outbox_item_t);
+
+        if (it->person_id == b.person_id) {
+            assert_non_null(it->badge_id);
+            assert_int_equal(strlen(it->badge_id), 32);
+        }
+        else {
+            assert_null(it->badge_id);  /* a's badge is revoked */
+        }
+    }
+    assert_true(list->nelts >= 2);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2284,6 +2426,7 @@ int main(void)
         cmocka_unit_test(test_jwks_claim_two_handles),
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_logging),
+        cmocka_unit_test(test_badges),
     };
 
     return cmocka_run_group_tests_name("store", tests, group_setup, group_teardown);
