@@ -22,6 +22,8 @@
 #include "lti_messages.h"
 #include "lti_xapi.h"
 #include "lti_badge.h"
+#include "lti_deeplink.h"
+#include "lti_nrps.h"
 #include "lti_report.h"
 
 #endif

@@ -17,7 +17,11 @@ typedef struct sink_t {
     int too_large;
     int64_t max_age;
     const char *content_type;
+    const char *link;           /* Link header values joined with ", " (NRPS paging) */
 } sink_t;
+
+/* Largest Link header kept, in bytes. */
+#define LINK_MAX 8192
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -66,6 +70,20 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         }
         if (strstr(line, "no-store") != NULL || strstr(line, "no-cache") != NULL) {
             k->max_age = 0;
+        }
+    }
+    else if (strncmp(line, "link:", 5) == 0) {
+        /* The value as sent (URLs are case-sensitive), without the line end. */
+        char *v = apr_pstrmemdup(k->pool, data + 5, len - 5);
+        size_t vl;
+
+        v += strspn(v, " \t");
+        vl = strlen(v);
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) {
+            v[--vl] = '\0';
+        }
+        if (vl > 0 && (k->link ? strlen(k->link) : 0) + vl < LINK_MAX) {
+            k->link = k->link ? apr_pstrcat(k->pool, k->link, ", ", v, NULL) : v;
         }
     }
     return len;
@@ -183,6 +201,7 @@ static lti_status_t perform(apr_pool_t *p, const char *url, const char *accept,
         }
         resp->len = k.len;
         resp->max_age = k.max_age;
+        resp->link = k.link;
         rv = LTI_OK;
     }
     else if (k.too_large || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -28,6 +28,7 @@ typedef struct lti_http_resp_t {
     int64_t max_age;              /* from Cache-Control max-age, -1 when absent */
     const char *location;         /* a 3xx answer's absolute redirect URL (not followed),
                                    * else NULL */
+    const char *link;             /* the Link header(s) joined with ", ", NULL when none */
 } lti_http_resp_t;
 
 /* Checks that url may be fetched under opts: https, or http to the loopback when allowed.

@@ -129,10 +129,9 @@ static lti_status_t ags_platform(apr_pool_t *p, lti_store_t *store, const char *
                                   hash + 1, pf, err);
 }
 
-/* The current tool key, opened with secret_key. */
-static lti_status_t ags_tool_key(apr_pool_t *p, lti_store_t *store,
-                                 const unsigned char *secret_key, const char **kid,
-                                 const char **pem, lti_err_t *err)
+lti_status_t lti_tool_key_current(apr_pool_t *p, lti_store_t *store,
+                                  const unsigned char *secret_key, const char **kid,
+                                  const char **pem, lti_err_t *err)
 {
     apr_array_header_t *keys;
     lti_status_t rv;
@@ -265,7 +264,7 @@ static lti_outbox_prep_t ags_prepare(apr_pool_t *p, const lti_outbox_item_t *it,
     apf.id = it->tenant;
     apf.token_url = pf.token_url;
     apf.client_id = pf.client_id;
-    if (ags_tool_key(p, cfg->store, cfg->secret_key, &apf.kid, &apf.private_pem, &err)
+    if (lti_tool_key_current(p, cfg->store, cfg->secret_key, &apf.kid, &apf.private_pem, &err)
         != LTI_OK) {
         *end = LTI_OUTBOX_RETRY;
         *reason = apr_psprintf(p, "tool key: %s", err.text);

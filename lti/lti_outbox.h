@@ -110,4 +110,11 @@ lti_status_t lti_outbox_create(apr_pool_t *p, const lti_outbox_cfg_t *cfg, lti_o
 lti_status_t lti_outbox_drain(lti_outbox_t *o, lti_store_t *store, apr_pool_t *scratch,
                               int64_t now, lti_outbox_stats_t *stats, lti_err_t *err);
 
+/* The tool's current signing key (kid, and its private PEM opened with secret_key, the
+ * PTechSecretKeyFile key): for AGS client assertions and deep linking responses.
+ * LTI_ERR_NOT_FOUND "key_no_current" without one; lti_unseal's errors. */
+lti_status_t lti_tool_key_current(apr_pool_t *p, lti_store_t *store,
+                                  const unsigned char *secret_key, const char **kid,
+                                  const char **pem, lti_err_t *err);
+
 #endif

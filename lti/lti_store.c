@@ -493,6 +493,32 @@ lti_status_t lti_store_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t
     return logged("badge_claim_decide", rv, err);
 }
 
+lti_status_t lti_store_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err)
+{
+    return logged("dlctx_put", s->ops->dlctx_put(s, ctx, now, err), err);
+}
+
+lti_status_t lti_store_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err)
+{
+    return logged("dlctx_get", s->ops->dlctx_get(s, p, id, now, take, out, err), err);
+}
+
+lti_status_t lti_store_roster_source(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     lti_roster_source_t *out, lti_err_t *err)
+{
+    return logged("roster_source", s->ops->roster_source(s, p, link_pk, out, err), err);
+}
+
+lti_status_t lti_store_roster_put(lti_store_t *s, const char *tenant, int64_t context_pk,
+                                  const apr_array_header_t *members, int64_t now,
+                                  lti_err_t *err)
+{
+    return logged("roster_put", s->ops->roster_put(s, tenant, context_pk, members, now, err),
+                  err);
+}
+
 lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                      const char *course_id, apr_array_header_t **out,
                                      lti_err_t *err)

@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 10
+#define LTI_STORE_SCHEMA_VERSION 11
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -205,6 +205,35 @@ typedef struct lti_outbox_item_t {
                                  * lti_store_outbox_lease; NULL when none */
 } lti_outbox_item_t;
 
+/* A member of a course's roster as the platform's Names and Role Provisioning Service
+ * lists it (lti_nrps). */
+typedef struct lti_roster_member_t {
+    const char *user_id;        /* the LTI 1.3 sub */
+    const char *given_name, *family_name, *full_name, *email;   /* NULL when not shared */
+    unsigned roles;             /* LTI_ROLE_* bits */
+    const char *roles_raw;      /* the roles joined with ',' */
+    int active;                 /* status Active (the default); 0: Inactive or Deleted */
+} lti_roster_member_t;
+
+/* What a roster sync needs to know about a resource link. */
+typedef struct lti_roster_source_t {
+    const char *tenant;         /* the link's tenant ("lti13:ISSUER#CLIENT_ID", ...) */
+    const char *claims;         /* the link's service claims (JSON text), NULL when none */
+    int64_t context_pk;         /* the link's context, 0 when it has none */
+    int64_t synced;             /* when that context's roster was last stored, 0: never */
+} lti_roster_source_t;
+
+/* A content selection in progress (deep linking, content-item): the validated request
+ * (lti_deeplink_ctx_t as JSON text), bound to the browser that made it and to the CSRF
+ * token of its picker's forms. */
+typedef struct lti_dlctx_t {
+    const char *id;             /* random; names the context in the picker's URLs and forms */
+    const char *browser;        /* sha256 hex of the browser's binding cookie */
+    const char *csrf;           /* the token the selection form must carry */
+    const char *body;           /* the request, lti_deeplink_ctx_dump's JSON text */
+    int64_t created, expires;
+} lti_dlctx_t;
+
 /* Where an AGS score of a person on a link goes (lti_store_ags_target). */
 typedef struct lti_ags_target_t {
     const char *user_id;        /* the person's user id in the link's tenant (the 1.3 sub) */
@@ -372,6 +401,14 @@ typedef struct lti_store_ops_t {
                                        int64_t link_pk, int approve, int64_t now,
                                        lti_result_fn *fn, void *baton,
                                        lti_progress_stats_t *stats, lti_err_t *err);
+    lti_status_t (*dlctx_put)(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                              lti_err_t *err);
+    lti_status_t (*dlctx_get)(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                              int take, lti_dlctx_t *out, lti_err_t *err);
+    lti_status_t (*roster_source)(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                  lti_roster_source_t *out, lti_err_t *err);
+    lti_status_t (*roster_put)(lti_store_t *s, const char *tenant, int64_t context_pk,
+                               const apr_array_header_t *members, int64_t now, lti_err_t *err);
     lti_status_t (*progress_list)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                   const char *course_id, apr_array_header_t **out,
                                   lti_err_t *err);
@@ -691,6 +728,30 @@ lti_status_t lti_store_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t
                                           int64_t link_pk, int approve, int64_t now,
                                           lti_result_fn *fn, void *baton,
                                           lti_progress_stats_t *stats, lti_err_t *err);
+
+/* Stores a content selection context (and forgets the expired ones). */
+lti_status_t lti_store_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err);
+
+/* Reads the content selection context id; take: deletes it too (single use, whatever
+ * follows).  LTI_ERR_NOT_FOUND "dl_unknown" if unknown or used, LTI_ERR_EXPIRED
+ * "dl_expired" if expired. */
+lti_status_t lti_store_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err);
+
+/* The tenant, service claims and context of link_pk, with its context's last roster sync.
+ * LTI_ERR_NOT_FOUND "link_unknown" for no such link. */
+lti_status_t lti_store_roster_source(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     lti_roster_source_t *out, lti_err_t *err);
+
+/* Stores the whole roster of context_pk (lti_roster_member_t) in one transaction: each
+ * member becomes a person of tenant (or updates it: the roster's email is the newest, the
+ * same person rules as a launch), the context's roster becomes exactly these members, and
+ * its sync time now.  Link learner lists (lti_store_link_learners) then show the members
+ * who never launched, with last_launch 0. */
+lti_status_t lti_store_roster_put(lti_store_t *s, const char *tenant, int64_t context_pk,
+                                  const apr_array_header_t *members, int64_t now,
+                                  lti_err_t *err);
 
 /* The progress facts of a person in a course (lti_progress_t, person_id set, user NULL),
  * by module id; empty when none. */

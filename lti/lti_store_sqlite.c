@@ -192,6 +192,17 @@ static const char *const migrations[] = {
     "  decided INTEGER);"
     "CREATE UNIQUE INDEX badge_claims_one_pending ON badge_claims (person_id, course_id)"
     "  WHERE state = 'pending';",
+    /* 10 -> 11: content selections in progress (deep linking, content-item pickers) */
+    "CREATE TABLE deeplink_contexts (id TEXT PRIMARY KEY, browser TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX deeplink_contexts_expires ON deeplink_contexts (expires);"
+    /* and the course rosters from NRPS: members who never launched are learners too */
+    "CREATE TABLE roster (context_pk INTEGER NOT NULL REFERENCES contexts(id),"
+    "  person_id INTEGER NOT NULL REFERENCES persons(id), roles INTEGER NOT NULL,"
+    "  active INTEGER NOT NULL, synced INTEGER NOT NULL, PRIMARY KEY (context_pk, person_id));"
+    "CREATE TABLE roster_syncs (context_pk INTEGER PRIMARY KEY REFERENCES contexts(id),"
+    "  synced INTEGER NOT NULL);",
 };
 
 enum {
@@ -287,6 +298,15 @@ enum {
     ST_BADGE_CLAIM_ADD,
     ST_BADGE_CLAIM_LIST,
     ST_BADGE_CLAIM_DECIDE,
+    ST_DLCTX_PUT,
+    ST_DLCTX_GET,
+    ST_DLCTX_TAKE,
+    ST_DLCTX_PURGE,
+    ST_ROSTER_SOURCE,
+    ST_TENANT_GUID,
+    ST_ROSTER_PUT,
+    ST_ROSTER_PRUNE,
+    ST_ROSTER_SYNCED,
     ST_BEGIN,
     ST_BEGIN_READ,
     ST_COMMIT,
@@ -429,8 +449,14 @@ static const char *const sql[ST__COUNT] = {
                            " updated = ? WHERE id = ?",
     [ST_LINK_LEARNERS] =
         "SELECT p.id, p.user_id, p.full_name, p.email, m.roles, m.last_launch"
-        " FROM link_members m JOIN persons p ON p.id = m.person_id WHERE m.link_pk = ?"
-        " ORDER BY p.full_name, p.user_id",
+        " FROM link_members m JOIN persons p ON p.id = m.person_id WHERE m.link_pk = ?1"
+        /* the active members of the link's course roster who never opened it */
+        " UNION ALL SELECT p.id, p.user_id, p.full_name, p.email, r.roles, 0"
+        " FROM roster r JOIN persons p ON p.id = r.person_id"
+        " WHERE r.context_pk = (SELECT l.context_pk FROM resource_links l WHERE l.id = ?1)"
+        " AND r.active = 1 AND NOT EXISTS (SELECT 1 FROM link_members x"
+        "  WHERE x.link_pk = ?1 AND x.person_id = r.person_id)"
+        " ORDER BY 3, 2",
     [ST_PLATFORM_ADD] =
         "INSERT INTO platforms (issuer, client_id, auth_url, token_url, jwks_url, created)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer, client_id) DO NOTHING RETURNING id",
@@ -465,6 +491,27 @@ static const char *const sql[ST__COUNT] = {
                       " target_link_uri, browser, created, expires, storage_target, relaunch",
     [ST_STATE_GET] = "SELECT platform_id, nonce, target_link_uri, browser, created, expires,"
                      " storage_target, relaunch FROM login_states WHERE state = ?",
+    [ST_DLCTX_PUT] = "INSERT INTO deeplink_contexts (id, browser, csrf, body, created, expires)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_DLCTX_GET] = "SELECT browser, csrf, body, created, expires FROM deeplink_contexts"
+                     " WHERE id = ?",
+    [ST_DLCTX_TAKE] = "DELETE FROM deeplink_contexts WHERE id = ? RETURNING browser, csrf,"
+                      " body, created, expires",
+    [ST_DLCTX_PURGE] = "DELETE FROM deeplink_contexts WHERE expires < ?",
+    [ST_ROSTER_SOURCE] = "SELECT l.tenant, l.claims, COALESCE(l.context_pk, 0),"
+                         " COALESCE((SELECT y.synced FROM roster_syncs y"
+                         "  WHERE y.context_pk = l.context_pk), 0)"
+                         " FROM resource_links l WHERE l.id = ?",
+    /* The LMS guid this tenant's launches carried (the same person rules need it). */
+    [ST_TENANT_GUID] = "SELECT guid FROM persons WHERE tenant = ? AND guid IS NOT NULL"
+                       " ORDER BY updated DESC LIMIT 1",
+    [ST_ROSTER_PUT] = "INSERT INTO roster (context_pk, person_id, roles, active, synced)"
+                      " VALUES (?, ?, ?, ?, ?) ON CONFLICT (context_pk, person_id) DO UPDATE SET"
+                      " roles = excluded.roles, active = excluded.active,"
+                      " synced = excluded.synced",
+    [ST_ROSTER_PRUNE] = "DELETE FROM roster WHERE context_pk = ? AND synced <> ?",
+    [ST_ROSTER_SYNCED] = "INSERT INTO roster_syncs (context_pk, synced) VALUES (?, ?)"
+                         " ON CONFLICT (context_pk) DO UPDATE SET synced = excluded.synced",
     [ST_STATE_DELETE] = "DELETE FROM login_states WHERE state = ?",
     [ST_STATE_PURGE] = "DELETE FROM login_states WHERE expires < ?",
     [ST_JWKS_GET] = "SELECT jwks, fetched, expires, last_refetch FROM platform_jwks"
@@ -3668,6 +3715,220 @@ static lti_status_t sq_badge_claim_decide(lti_store_t *s, apr_pool_t *p, int64_t
     return rv;
 }
 
+/* Content selection contexts are rare (an instructor adding an activity): a plain write
+ * under the lock, after dropping the expired ones. */
+static lti_status_t sq_dlctx_put(lti_store_t *s, const lti_dlctx_t *ctx, int64_t now,
+                                 lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv = LTI_ERR_STORE;
+
+    LOCK(q);
+    if ((st = stmt(q, ST_DLCTX_PURGE, err)) != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        rv = exec_stmt(q, st, NULL, err);
+    }
+    if (rv == LTI_OK) {
+        rv = LTI_ERR_STORE;
+        if ((st = stmt(q, ST_DLCTX_PUT, err)) != NULL) {
+            bind_text(st, 1, ctx->id);
+            bind_text(st, 2, ctx->browser);
+            bind_text(st, 3, ctx->csrf);
+            bind_text(st, 4, ctx->body);
+            sqlite3_bind_int64(st, 5, ctx->created);
+            sqlite3_bind_int64(st, 6, ctx->expires);
+            rv = exec_stmt(q, st, NULL, err);
+        }
+    }
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_dlctx_get(lti_store_t *s, apr_pool_t *p, const char *id, int64_t now,
+                                 int take, lti_dlctx_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    if ((st = stmt(q, take ? ST_DLCTX_TAKE : ST_DLCTX_GET, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = apr_pstrdup(p, id);
+        out->browser = col_text(p, st, 0);
+        out->csrf = col_text(p, st, 1);
+        out->body = col_text(p, st, 2);
+        out->created = sqlite3_column_int64(st, 3);
+        out->expires = sqlite3_column_int64(st, 4);
+        /* Step to the end so a DELETE completes. */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        }
+        rv = rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "deep-linking context read");
+        if (rv == LTI_OK && out->expires <= now) {
+            rv = lti_err_set(err, LTI_ERR_EXPIRED, "dl_expired",
+                             "this content selection expired: open the activity chooser in "
+                             "the LMS again");
+        }
+    }
+    else if (rc == SQLITE_DONE) {
+        rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "dl_unknown",
+                         "this content selection is unknown or already finished: open the "
+                         "activity chooser in the LMS again");
+    }
+    else {
+        rv = db_err(q, err, "deep-linking context read");
+    }
+    done(st);
+    UNLOCK(q);
+    return rv;
+}
+
+static lti_status_t sq_roster_source(lti_store_t *s, apr_pool_t *p, int64_t link_pk,
+                                     lti_roster_source_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    sqlite3_stmt *st;
+    lti_status_t rv;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    LOCK(q);
+    if ((st = stmt(q, ST_ROSTER_SOURCE, err)) == NULL) {
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, link_pk);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->tenant = col_text(p, st, 0);
+        out->claims = col_text(p, st, 1);
+        out->context_pk = sqlite3_column_int64(st, 2);
+        out->synced = sqlite3_column_int64(st, 3);
+        rv = LTI_OK;
+    }
+    else {
+        rv = rc == SQLITE_DONE ? lti_err_set(err, LTI_ERR_NOT_FOUND, "link_unknown",
+                                             "no such resource link")
+                               : db_err(q, err, "roster source");
+    }
+    done(st);
+    UNLOCK(q);
+    return rv;
+}
+
+typedef struct roster_arg_t {
+    const char *tenant;
+    int64_t context_pk, now;
+    const apr_array_header_t *members;
+    apr_pool_t *pool;
+} roster_arg_t;
+
+/* The roster write, inside the group commit's transaction: persons (by person_locked, so
+ * the same person rules as a launch apply, with the tenant's LMS guid), roster rows, the
+ * members no longer listed dropped, the sync time. */
+static lti_status_t roster_job(sq_t *q, pending_t *job)
+{
+    const roster_arg_t *a = job->arg;
+    sqlite3_stmt *st;
+    lti_launch_rec_t rec;
+    lti_status_t rv;
+    const char *guid = NULL;
+    int rc;
+
+    job->dirty = 1;
+    if ((st = stmt(q, ST_TENANT_GUID, job->err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    bind_text(st, 1, a->tenant);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        guid = col_text(a->pool, st, 0);
+    }
+    done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return db_err(q, job->err, "tenant guid");
+    }
+    for (int i = 0; i < a->members->nelts; i++) {
+        const lti_roster_member_t *m = &APR_ARRAY_IDX(a->members, i, lti_roster_member_t);
+        int64_t person;
+
+        memset(&rec, 0, sizeof(rec));
+        rec.tenant = a->tenant;
+        rec.user_id = m->user_id;
+        rec.given_name = m->given_name;
+        rec.family_name = m->family_name;
+        rec.full_name = m->full_name;
+        rec.email = m->email;
+        rec.platform_guid = guid;
+        rec.now = a->now;
+        if ((rv = person_locked(q, &rec, &person, job->err)) != LTI_OK) {
+            return rv;
+        }
+        if ((st = stmt(q, ST_ROSTER_PUT, job->err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        sqlite3_bind_int64(st, 1, a->context_pk);
+        sqlite3_bind_int64(st, 2, person);
+        sqlite3_bind_int(st, 3, (int)m->roles);
+        sqlite3_bind_int(st, 4, m->active ? 1 : 0);
+        sqlite3_bind_int64(st, 5, a->now);
+        if ((rv = exec_stmt(q, st, NULL, job->err)) != LTI_OK) {
+            return rv;
+        }
+    }
+    if ((st = stmt(q, ST_ROSTER_PRUNE, job->err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, a->context_pk);
+    sqlite3_bind_int64(st, 2, a->now);
+    if ((rv = exec_stmt(q, st, NULL, job->err)) != LTI_OK) {
+        return rv;
+    }
+    if ((st = stmt(q, ST_ROSTER_SYNCED, job->err)) == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, a->context_pk);
+    sqlite3_bind_int64(st, 2, a->now);
+    return exec_stmt(q, st, NULL, job->err);
+}
+
+static lti_status_t sq_roster_put(lti_store_t *s, const char *tenant, int64_t context_pk,
+                                  const apr_array_header_t *members, int64_t now,
+                                  lti_err_t *err)
+{
+    pending_t me;
+    roster_arg_t a;
+    apr_pool_t *scratch;
+    lti_status_t rv;
+
+    if (tenant == NULL || context_pk <= 0) {
+        return lti_err_set(err, LTI_ERR_INTERNAL, "roster_arg", "a roster needs a tenant and "
+                           "a context");
+    }
+    if (apr_pool_create(&scratch, NULL) != APR_SUCCESS) {
+        return lti_err_set(err, LTI_ERR_NOMEM, "nomem", "no memory for the roster");
+    }
+    a.tenant = tenant;
+    a.context_pk = context_pk;
+    a.now = now;
+    a.members = members;
+    a.pool = scratch;
+    memset(&me, 0, sizeof(me));
+    me.run = roster_job;
+    me.arg = &a;
+    rv = group_commit(s->impl, &me, err);
+    apr_pool_destroy(scratch);
+    return rv;
+}
+
 static lti_status_t sq_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                      const char *course_id, apr_array_header_t **out,
                                      lti_err_t *err)
@@ -3743,6 +4004,10 @@ static const lti_store_ops_t sqlite_ops = {
     .badge_claim_add = sq_badge_claim_add,
     .badge_claim_list = sq_badge_claim_list,
     .badge_claim_decide = sq_badge_claim_decide,
+    .dlctx_put = sq_dlctx_put,
+    .dlctx_get = sq_dlctx_get,
+    .roster_source = sq_roster_source,
+    .roster_put = sq_roster_put,
     .progress_list = sq_progress_list,
 };
 

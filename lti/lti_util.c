@@ -6,6 +6,7 @@
 
 #include <apr_base64.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -322,4 +323,15 @@ int lti_utf8_valid(const char *str, size_t len)
         i += n + 1;
     }
     return 1;
+}
+
+int lti_is_http_url(apr_pool_t *p, const char *url)
+{
+    apr_uri_t u;
+
+    if (url == NULL || apr_uri_parse(p, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || u.hostname == NULL || *u.hostname == '\0') {
+        return 0;
+    }
+    return strcasecmp(u.scheme, "https") == 0 || strcasecmp(u.scheme, "http") == 0;
 }

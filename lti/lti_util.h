@@ -73,4 +73,8 @@ int lti_parse_int64(const char *s, int64_t *out);
 /* Returns 1 if s is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int lti_utf8_valid(const char *s, size_t len);
 
+/* Whether url is an absolute http(s) URL with a host (a return or service URL an LMS
+ * gave; lti_http_check_url decides whether it may be fetched). */
+int lti_is_http_url(apr_pool_t *p, const char *url);
+
 #endif

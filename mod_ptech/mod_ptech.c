@@ -343,6 +343,9 @@ static int ptech_handler(request_rec *r)
     if (strncmp(rest, "/xapi/", 6) == 0) {
         return ptech_handle_xapi(r, rest + 5);
     }
+    if (strcmp(rest, "/deeplink") == 0) {
+        return ptech_handle_deeplink(r);
+    }
     if (strncmp(rest, "/course", 7) == 0 && (rest[7] == '\0' || rest[7] == '/')) {
         return ptech_handle_course(r, rest + 7);
     }

@@ -87,6 +87,10 @@ typedef enum { PTECH_MSG_TITLE_ERROR, PTECH_MSG__COUNT } ptech_msg_id;
 void ptech_page_begin(request_rec *r, const char *lang, const char *title,
                       const char *frame_origin);
 
+/* A note (r->notes) naming one more origin the page's forms may post to (CSP form-action):
+ * set it before ptech_page_begin. */
+#define PTECH_NOTE_FORM_ACTION "ptech-form-action"
+
 /* Ends the page begun by ptech_page_begin and returns OK. */
 int ptech_page_end(request_rec *r);
 
@@ -177,6 +181,14 @@ int ptech_handle_xapi(request_rec *r, const char *rest);
 lti_status_t ptech_xapi_apply(request_rec *r, lti_store_t *store, const char *provider,
                               const char *buf, apr_size_t len, apr_array_header_t **ids,
                               lti_err_t *err);
+/* GET /ptech/deeplink (the catalog picker) and POST (the choice, answered to the LMS). */
+int ptech_handle_deeplink(request_rec *r);
+/* Brings the roster of link_pk's course up to date from the platform's NRPS service when
+ * the link has the claim and the last sync is old (failures are logged only). */
+void ptech_roster_refresh(request_rec *r, lti_store_t *store, int64_t link_pk);
+/* After a validated content selection request (1.3 deep linking, 1.1 content-item): keeps
+ * dl in the store bound to this browser and answers 303 to the picker. */
+int ptech_deeplink_start(request_rec *r, lti_store_t *store, const lti_deeplink_ctx_t *dl);
 
 /* ---- badges (ptech_handler_badges.c) ---- */
 /* GET /ptech/badges/REST: issuer, class/COURSE, assertion/ID, assertion/ID.png. */

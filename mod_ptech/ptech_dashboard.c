@@ -24,6 +24,7 @@ typedef struct dash_row_t {
 
 typedef struct dash_t {
     apr_array_header_t *rows;       /* dash_row_t, learners only (no staff) */
+    apr_array_header_t *staff;      /* const lti_learner_t *, the others */
     int launched, in_progress, completed, badges;
 } dash_t;
 
@@ -58,6 +59,7 @@ static lti_status_t dash_load(request_rec *r, lti_store_t *store, const lti_sess
 
     memset(out, 0, sizeof(*out));
     out->rows = apr_array_make(r->pool, 16, sizeof(dash_row_t));
+    out->staff = apr_array_make(r->pool, 4, sizeof(const lti_learner_t *));
     if ((rv = lti_store_link_learners(store, r->pool, s->link_pk, &learners, err)) != LTI_OK
         || (rv = lti_store_outbox_list(store, r->pool, NULL, s->link_pk, &returns, err))
                != LTI_OK) {
@@ -77,6 +79,7 @@ static lti_status_t dash_load(request_rec *r, lti_store_t *store, const lti_sess
         apr_array_header_t *facts = NULL;
 
         if (l->roles & LTI_ROLE_STAFF_MASK) {
+            APR_ARRAY_PUSH(out->staff, const lti_learner_t *) = l;
             continue;
         }
         d = apr_array_push(out->rows);
@@ -113,6 +116,43 @@ static lti_status_t dash_load(request_rec *r, lti_store_t *store, const lti_sess
         out->badges += d->badge;
     }
     return LTI_OK;
+}
+
+/* The last launch in Africa/Casablanca, or "never" for a roster member (NRPS) who never
+ * launched. */
+static const char *launch_text(request_rec *r, const char *lang, const lti_learner_t *l)
+{
+    return l->last_launch ? lti_report_casablanca(r->pool, l->last_launch, 1)
+                          : ptech_msg(lang, "never");
+}
+
+/* The message key naming the main role of a staff member. */
+static const char *role_key(unsigned roles)
+{
+    if (roles & LTI_ROLE_INSTRUCTOR) {
+        return "role_instructor";
+    }
+    if (roles & LTI_ROLE_TA) {
+        return "role_ta";
+    }
+    return "role_admin";
+}
+
+/* "Staff of this activity: name (role), ..." when any staff member launched it. */
+static void render_staff(request_rec *r, const char *lang, const dash_t *dash)
+{
+    if (dash->staff->nelts == 0) {
+        return;
+    }
+    ap_rvputs(r, "<p class=\"meta staff\">", ptech_esc(r->pool, ptech_msg(lang, "dash_staff")),
+              ": ", NULL);
+    for (int i = 0; i < dash->staff->nelts; i++) {
+        const lti_learner_t *l = APR_ARRAY_IDX(dash->staff, i, const lti_learner_t *);
+
+        ap_rvputs(r, i ? ", " : "", ptech_esc(r->pool, l->full_name), " (",
+                  ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), ")", NULL);
+    }
+    ap_rputs("</p>\n", r);
 }
 
 /* The message key of a learner's status. */
@@ -211,6 +251,7 @@ int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session
     }
     ap_rvputs(r, "<h2>", ptech_esc(r->pool, ptech_msg(lang, "dash_title")), "</h2>\n", NULL);
     render_summary(r, lang, &dash);
+    render_staff(r, lang, &dash);
     if (dash.rows->nelts == 0) {
         ap_rvputs(r, "<p>", ptech_esc(r->pool, ptech_msg(lang, "no_learners")), "</p>\n", NULL);
         return OK;
@@ -242,8 +283,7 @@ int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session
                                 : "—",
                   "</td><td>", ptech_esc(r->pool, ptech_msg(lang, d->badge ? "dash_badge_yes"
                                                                            : "dash_badge_no")),
-                  "</td><td>", lti_report_casablanca(r->pool, d->l->last_launch, 1), "</td>",
-                  NULL);
+                  "</td><td>", ptech_esc(r->pool, launch_text(r, lang, d->l)), "</td>", NULL);
         render_return_cell(r, s, lang, d);
         ptech_render_attest(r, s, course, lang, d->l);
         ap_rputs("</tr>\n", r);
@@ -303,7 +343,7 @@ int ptech_dashboard_export(request_rec *r, lti_store_t *store, const lti_session
         cells[3] = ptech_msg(lang, status_key(r, d));
         cells[4] = d->res.status ? lti_report_score(r->pool, d->res.score) : "";
         cells[5] = apr_psprintf(r->pool, "%d/%d", d->done, d->total);
-        cells[6] = lti_report_casablanca(r->pool, d->l->last_launch, 1);
+        cells[6] = launch_text(r, lang, d->l);
         cells[7] = return_text(r, lang, d->ret);
         for (int c = 0; c < 8; c++) {
             ap_rvputs(r, c ? ";" : "", lti_report_csv_field(r->pool, cells[c]), NULL);

@@ -118,6 +118,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
 {
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
 
+    ptech_roster_refresh(r, store, s->link_pk);
     ptech_page_begin(r, lang, ptech_msg(lang, "instructor"), s->lms_origin);
     ap_rvputs(r, "<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "instructor")), " · ",
               ptech_esc(r->pool, s->context_title), " · ", ptech_esc(r->pool, s->link_title),

@@ -10,6 +10,47 @@ APLOG_USE_MODULE(ptech);
 
 #define CONSUMER_SCOPE "lti11:"
 
+/* The (timestamp, nonce) replay key of a launch: RFC 5849 3.3 makes a nonce unique per
+ * timestamp and credentials; with the time first, new keys append to the index. */
+static const char *nonce_key(apr_pool_t *p, const lti_launch11_t *l)
+{
+    return apr_psprintf(p, "%010" APR_INT64_T_FMT ":%s", (apr_int64_t)l->timestamp, l->nonce);
+}
+
+/* A verified ContentItemSelectionRequest: its nonce is spent, its return URL and data kept
+ * server side for the picker (ptech_handler_deeplink.c); no launch is recorded.  Only
+ * people who may add activities choose content. */
+static int content_item(request_rec *r, lti_store_t *store, const lti_launch11_t *l,
+                        const apr_array_header_t *params, int64_t now, int64_t window)
+{
+    const char *lang = lti_lang_of(l->locale);
+    lti_deeplink_ctx_t dl;
+    lti_err_t err;
+
+    lti_err_clear(&err);
+    memset(&dl, 0, sizeof(dl));
+    dl.version = "1.1";
+    dl.locale = l->locale;
+    dl.consumer_key = l->consumer_key;
+    if (lti_contentitem_request_parse(r->pool, params, &dl, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, lang, 1);
+    }
+    if (lti_deeplink_roles_check(l->roles, l->roles_raw, &err) != LTI_OK) {
+        return ptech_lti_error(r, &err, lang, 1);
+    }
+    if (lti_store_nonce_use(store, apr_pstrcat(r->pool, CONSUMER_SCOPE, l->consumer_key, NULL),
+                            nonce_key(r->pool, l), (l->timestamp > now ? l->timestamp : now)
+                                                   + window + 1, &err) != LTI_OK) {
+        if (err.status == LTI_ERR_REPLAY) {
+            lti_err_set(&err, LTI_ERR_REPLAY, "oauth_nonce_replay", "This request was already "
+                        "used (its oauth_nonce was seen before): open the activity chooser "
+                        "in the LMS again.");
+        }
+        return ptech_lti_error(r, &err, lang, 1);
+    }
+    return ptech_deeplink_start(r, store, &dl);
+}
+
 int ptech_handle_lti11(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
@@ -65,19 +106,13 @@ int ptech_handle_lti11(request_rec *r)
         != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 1);
     }
-    if (strcmp(l.message_type, "basic-lti-launch-request") != 0) {
-        return ptech_error_page(r, HTTP_NOT_IMPLEMENTED, lti_lang_of(l.locale),
-                                "Content selection (Content-Item) is not available yet: add "
-                                "the activity with the custom parameter course=ID.",
-                                "lti11_content_item", 0);
+    if (strcmp(l.message_type, "ContentItemSelectionRequest") == 0) {
+        return content_item(r, store, &l, params, now, window);
     }
 
     memset(&rec, 0, sizeof(rec));
     rec.tenant = rec.nonce_scope = apr_pstrcat(r->pool, CONSUMER_SCOPE, key, NULL);
-    /* RFC 5849 3.3: a nonce is unique per timestamp and credentials, so the replay key is
-     * (timestamp, nonce); with the time first, new keys append to the index. */
-    rec.nonce = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT ":%s", (apr_int64_t)l.timestamp,
-                             l.nonce);
+    rec.nonce = nonce_key(r->pool, &l);
     /* A nonce must outlive every timestamp that could still pass the window. */
     rec.nonce_expires = (l.timestamp > now ? l.timestamp : now) + window + 1;
     rec.version = "1.1";

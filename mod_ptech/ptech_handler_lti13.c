@@ -412,6 +412,40 @@ static int storage_get_page(request_rec *r, lti_store_t *store, const lti_login_
     return ptech_page_end(r);
 }
 
+/* A validated LtiDeepLinkingRequest: its state is spent here (no launch is recorded), its
+ * settings kept server side for the picker (ptech_handler_deeplink.c).  Only people who
+ * may add activities choose content. */
+static int deep_linking(request_rec *r, lti_store_t *store, const lti_platform_t *pf,
+                        const lti_launch13_t *l, const char *state)
+{
+    lti_deeplink_ctx_t dl;
+    lti_login_state_t ls;
+    lti_err_t err;
+
+    lti_err_clear(&err);
+    memset(&dl, 0, sizeof(dl));
+    dl.version = "1.3";
+    dl.locale = l->locale;
+    dl.platform_id = pf->id;
+    dl.issuer = pf->issuer;
+    dl.client_id = pf->client_id;
+    dl.deployment_id = l->deployment_id;
+    if (lti_deeplink_settings_parse(r->pool, l->deep_link_json, &dl, &err) != LTI_OK) {
+        return refuse_spent(r, store, state, &err);
+    }
+    if (lti_deeplink_roles_check(l->roles, l->roles_raw, &err) != LTI_OK) {
+        return refuse_spent(r, store, state, &err);
+    }
+    /* The state is single use: a second post of the same id_token finds none. */
+    if (lti_store_state_take(store, r->pool, state, ptech_now(), &ls, &err) != LTI_OK) {
+        lti_err_set(&err, LTI_ERR_REPLAY, "lti13_state_unknown",
+                    "This launch's state is unknown or was already used: open the activity "
+                    "chooser in the LMS again.");
+        return refuse(r, &err);
+    }
+    return ptech_deeplink_start(r, store, &dl);
+}
+
 int ptech_handle_launch13(request_rec *r)
 {
     ptech_srv_cfg *c = ptech_cfg(r->server);
@@ -544,14 +578,7 @@ int ptech_handle_launch13(request_rec *r)
                   "%" APR_INT64_T_FMT " s%s", pf.issuer, (apr_int64_t)l.skew,
                   keylog.fetched ? ", platform keys fetched" : "");
     if (strcmp(l.message_type, "LtiDeepLinkingRequest") == 0) {
-        /* Content selection arrives with the experience issue; nothing is recorded. */
-        const char *lang = lti_lang_of(l.locale);
-
-        lti_store_state_take(store, r->pool, state, now, &ls, NULL);
-        ptech_page_begin(r, lang, "Deep Linking", NULL);
-        ap_rvputs(r, "<h1>", ptech_esc(r->pool, ptech_msg(lang, "dl_later")), "</h1>\n<p>",
-                  ptech_esc(r->pool, ptech_msg(lang, "dl_later_text")), "</p>\n", NULL);
-        return ptech_page_end(r);
+        return deep_linking(r, store, &pf, &l, state);
     }
 
     memset(&rec, 0, sizeof(rec));

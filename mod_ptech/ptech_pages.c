@@ -84,6 +84,7 @@ void ptech_page_begin(request_rec *r, const char *lang, const char *title,
     const char *ancestors = frame_origin
                                 ? apr_pstrcat(r->pool, "'self' ", frame_origin, NULL)
                                 : "*";
+    const char *form_to = apr_table_get(r->notes, PTECH_NOTE_FORM_ACTION);
 
     if (lang == NULL) {
         lang = request_lang(r);
@@ -92,8 +93,9 @@ void ptech_page_begin(request_rec *r, const char *lang, const char *title,
     apr_table_setn(r->headers_out, "Content-Security-Policy",
                    apr_pstrcat(r->pool, "default-src 'none'; style-src 'self'; "
                                "script-src 'self'; "
-                               "img-src 'self' https: data:; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors ", ancestors, NULL));
+                               "img-src 'self' https: data:; form-action 'self'",
+                               form_to ? " " : "", form_to ? form_to : "",
+                               "; base-uri 'none'; frame-ancestors ", ancestors, NULL));
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");

@@ -409,6 +409,9 @@ class Httpd:
             lines += ["StartServers 3", "ThreadsPerChild 25", "ServerLimit 6",
                       "MinSpareThreads 25", "MaxSpareThreads 150", "MaxRequestWorkers 150"]
         lines += ['DocumentRoot "%s/htdocs"' % self.dir]
+        if os.environ.get("PTECH_CORE_DIR"):
+            # Debugging a crash: children dump core there (with `ulimit -c unlimited`).
+            lines.append('CoreDumpDirectory "%s"' % os.environ["PTECH_CORE_DIR"])
         if store:
             lines.append('PTechStore "%s"' % self.dsn)
         if secret_key:

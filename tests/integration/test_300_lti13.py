@@ -1,7 +1,7 @@
 """Issue 4, LTI 1.3 launches through the whole browser flow against a loopback platform
 shaped like Moodle 4.5 (ptechtest.Platform): the OIDC login by GET and POST, the
 platform's auth endpoint and its form post, the id_token; the same sessions and pages as
-1.1; what is stored per person, launch and resource link; deep linking's placeholder."""
+1.1; what is stored per person, launch and resource link; deep linking's start."""
 import concurrent.futures
 import json
 import re
@@ -297,26 +297,32 @@ def test_303_chooser_and_course_claims(server13, platform, catalog):
     assert srv.count("audit") == 0
 
 
-def test_304_deep_linking(server13, platform):
-    """An LtiDeepLinkingRequest lands on the "coming soon" page and records no session."""
+def test_304_deep_linking(server13, platform, catalog):
+    """An LtiDeepLinkingRequest spends its state and lands on the catalog picker in the
+    launch language; no session or launch is recorded (test_330_deeplink.py goes on)."""
     srv = server13
-    for locale, words in (("en", "Content selection: coming soon"),
-                          ("ar", "اختيار المحتوى: قريبًا"),
-                          ("fr", "Choix du contenu : bientôt disponible")):
+    for locale, words in (("en", "Choose Open P-Tech content"),
+                          ("ar", "اختيار محتوى Open P-Tech"),
+                          ("fr", "Choisir un contenu Open P-Tech")):
         b = pt.Browser(srv, platform)
         claims = {pt.LTI + "launch_presentation": {"locale": locale}}
         r, spec = b.launch("deeplinking", login_hint="4",
                            target=srv.public_url + "/ptech/launch", claims=claims)
-        assert r.status_code == 200, r.text
-        assert words in r.text, r.text
+        assert r.status_code == 303, r.text
+        assert r.headers["Location"].startswith(srv.public_url + "/ptech/deeplink?ctx=")
+        assert "ptech_sid" not in r.headers.get("Set-Cookie", "")
+        page = b.session.get(r.headers["Location"], timeout=30)
+        assert page.status_code == 200, page.text
+        assert words in page.text, page.text
         assert '<html lang="%s" dir="%s">' % (locale, "rtl" if locale == "ar" else "ltr") \
-            in r.text
-        assert "Set-Cookie" not in r.headers
-        pt.assert_no_inline_code(r.text)
+            in page.text
+        pt.assert_no_inline_code(page.text)
+        assert esc(catalog.title(catalog.order[0], locale)) in page.text
         assert spec.claims[pt.LTI + "message_type"] == "LtiDeepLinkingRequest"
     assert srv.counts(STORED) == dict.fromkeys(STORED, 0)
     assert srv.count("audit") == 0
     assert srv.count("login_states") == 0
+    assert srv.count("deeplink_contexts") == 3
 
 
 def test_305_same_browser_many_logins(server13, platform, catalog):

@@ -2389,6 +2389,125 @@ static void test_badges(void **state)
     apr_pool_destroy(p);
 }
 
+/* Content selection contexts: read without consuming, taken once, expired ones refused
+ * and forgotten by the next put. */
+static void test_dlctx(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_dlctx_t c, got;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    memset(&c, 0, sizeof(c));
+    c.id = "0123456789abcdef0123456789abcdef";
+    c.browser = "browser-hash";
+    c.csrf = "csrf-token";
+    c.body = "{\"version\":\"1.3\"}";
+    c.created = NOW;
+    c.expires = NOW + 3600;
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_ERR_STORE);
+    for (int take = 0; take <= 1; take++) {
+        memset(&got, 0, sizeof(got));
+        assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, take, &got, &err), LTI_OK);
+        assert_string_equal(got.id, c.id);
+        assert_string_equal(got.browser, "browser-hash");
+        assert_string_equal(got.csrf, "csrf-token");
+        assert_string_equal(got.body, c.body);
+        assert_int_equal(got.created, NOW);
+        assert_int_equal(got.expires, NOW + 3600);
+    }
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, 1, &got, &err), LTI_ERR_NOT_FOUND);
+    assert_string_equal(err.reason, "dl_unknown");
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 10, 0, &got, &err), LTI_ERR_NOT_FOUND);
+
+    /* Expired: refused, and gone after the next put. */
+    c.id = "ffffffffffffffffffffffffffffffff";
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_get(s, p, c.id, NOW + 3600, 0, &got, &err),
+                     LTI_ERR_EXPIRED);
+    assert_string_equal(err.reason, "dl_expired");
+    c.id = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    assert_int_equal(lti_store_dlctx_put(s, &c, NOW + 3601, &err), LTI_OK);
+    assert_int_equal(lti_store_dlctx_get(s, p, "ffffffffffffffffffffffffffffffff", NOW, 0, &got,
+                                         &err), LTI_ERR_NOT_FOUND);
+    apr_pool_destroy(p);
+}
+
+/* Appends a learner to a roster. */
+static void add_member(apr_array_header_t *members, const char *user_id, const char *name,
+                       const char *email, int active)
+{
+    lti_roster_member_t *m = apr_array_push(members);
+
+    memset(m, 0, sizeof(*m));
+    m->user_id = user_id;
+    m->full_name = name;
+    m->email = email;
+    m->roles = LTI_ROLE_LEARNER;
+    m->active = active;
+}
+
+/* A course roster: members become persons (the roster's email is the newest), the link's
+ * learner list shows the active ones who never launched (last_launch 0) after those who
+ * did, a member who launched is listed once, and a new roster replaces the old one. */
+static void test_roster(void **state)
+{
+    apr_pool_t *p;
+    lti_store_t *s;
+    lti_launch_ids_t ids;
+    lti_launch_rec_t r;
+    lti_roster_source_t src;
+    apr_array_header_t *members, *list;
+    const lti_learner_t *l;
+    lti_err_t err;
+
+    apr_pool_create(&p, *state);
+    s = open_migrated(p, db_path(p));
+    r = launch("u-marie", "n1", "s1");
+    r.link_claims = "{\"nrps\":{\"context_memberships_url\":\"https://lms/m\"}}";
+    record(s, &r, &ids);
+    assert_int_equal(lti_store_roster_source(s, p, ids.link_pk, &src, &err), LTI_OK);
+    assert_string_equal(src.tenant, "lti11:moodle");
+    assert_non_null(strstr(src.claims, "context_memberships_url"));
+    assert_true(src.context_pk > 0);
+    assert_int_equal(src.synced, 0);
+    assert_int_equal(lti_store_roster_source(s, p, ids.link_pk + 99, &src, &err),
+                     LTI_ERR_NOT_FOUND);
+    assert_int_equal(lti_store_roster_source(s, p, ids.link_pk, &src, &err), LTI_OK);
+
+    members = apr_array_make(p, 4, sizeof(lti_roster_member_t));
+    add_member(members, "u-marie", "Marie Curie", "marie.curie@new.example.org", 1);
+    add_member(members, "u-never", "Amine Never", "amine@example.org", 1);
+    add_member(members, "u-gone", "Inactive Person", NULL, 0);
+    assert_int_equal(lti_store_roster_put(s, src.tenant, src.context_pk, members, NOW + 10,
+                                          &err), LTI_OK);
+    assert_int_equal(lti_store_roster_source(s, p, ids.link_pk, &src, &err), LTI_OK);
+    assert_int_equal(src.synced, NOW + 10);
+    assert_int_equal(lti_store_link_learners(s, p, ids.link_pk, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 2);
+    l = &APR_ARRAY_IDX(list, 0, lti_learner_t);
+    assert_string_equal(l->user_id, "u-never");
+    assert_string_equal(l->email, "amine@example.org");
+    assert_int_equal(l->last_launch, 0);
+    l = &APR_ARRAY_IDX(list, 1, lti_learner_t);
+    assert_string_equal(l->user_id, "u-marie");
+    assert_string_equal(l->email, "marie.curie@new.example.org");
+    assert_true(l->last_launch > 0);
+
+    /* A later roster without Amine: gone from the list, still a person. */
+    members->nelts = 1;
+    assert_int_equal(lti_store_roster_put(s, src.tenant, src.context_pk, members, NOW + 20,
+                                          &err), LTI_OK);
+    assert_int_equal(lti_store_link_learners(s, p, ids.link_pk, &list, &err), LTI_OK);
+    assert_int_equal(list->nelts, 1);
+    assert_int_equal(lti_store_roster_put(s, NULL, src.context_pk, members, NOW, &err),
+                     LTI_ERR_INTERNAL);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2416,6 +2535,8 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_login_states),
         cmocka_unit_test(test_state_consumed_by_launch),
+        cmocka_unit_test(test_dlctx),
+        cmocka_unit_test(test_roster),
         cmocka_unit_test(test_jwks_cache),
         cmocka_unit_test(test_jwks_refetch_claim),
         cmocka_unit_test(test_launch_claims),

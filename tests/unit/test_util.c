@@ -333,6 +333,20 @@ static void test_utf8_valid(void **state)
     }
 }
 
+static void test_is_http_url(void **state)
+{
+    apr_pool_t *p = *state;
+
+    assert_true(lti_is_http_url(p, "https://moodle.example.ac.ma/mod/lti/x.php?a=1&b=2"));
+    assert_true(lti_is_http_url(p, "HTTP://127.0.0.1:8081/m"));
+    assert_false(lti_is_http_url(p, NULL));
+    assert_false(lti_is_http_url(p, ""));
+    assert_false(lti_is_http_url(p, "/relative/path"));
+    assert_false(lti_is_http_url(p, "javascript:alert(1)"));
+    assert_false(lti_is_http_url(p, "ftp://host/x"));
+    assert_false(lti_is_http_url(p, "https:///no-host"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_parse_int64),
         cmocka_unit_test(test_parse_int64_leading_space),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_is_http_url),
     };
 
     return cmocka_run_group_tests_name("util", tests, unit_group_setup, unit_group_teardown);
