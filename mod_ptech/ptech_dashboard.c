@@ -138,7 +138,7 @@ static const char *role_key(unsigned roles)
     return "role_admin";
 }
 
-/* "Staff of this activity: name (role), ..." when any staff member launched it. */
+/* "Staff of this activity: name (role · email · user id), ..." when any staff member launched it. */
 static void render_staff(request_rec *r, const char *lang, const dash_t *dash)
 {
     if (dash->staff->nelts == 0) {
@@ -150,7 +150,9 @@ static void render_staff(request_rec *r, const char *lang, const dash_t *dash)
         const lti_learner_t *l = APR_ARRAY_IDX(dash->staff, i, const lti_learner_t *);
 
         ap_rvputs(r, i ? ", " : "", ptech_esc(r->pool, l->full_name), " (",
-                  ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), ")", NULL);
+                  ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), " · ",
+                  ptech_esc(r->pool, l->email), " · ", ptech_esc(r->pool, l->user_id), ")",
+                  NULL);
     }
     ap_rputs("</p>\n", r);
 }
