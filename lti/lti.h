@@ -24,5 +24,6 @@
 #include "lti_badge.h"
 #include "lti_deeplink.h"
 #include "lti_nrps.h"
+#include "lti_report.h"
 
 #endif

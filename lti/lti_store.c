@@ -549,3 +549,11 @@ lti_status_t lti_store_roster_put(lti_store_t *s, const char *tenant, int64_t co
     return logged("roster_put", s->ops->roster_put(s, tenant, context_pk, members, now, err),
                   err);
 }
+
+lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    return logged("progress_list",
+                  s->ops->progress_list(s, p, person_id, course_id, out, err), err);
+}

@@ -436,6 +436,9 @@ typedef struct lti_store_ops_t {
                                   lti_roster_source_t *out, lti_err_t *err);
     lti_status_t (*roster_put)(lti_store_t *s, const char *tenant, int64_t context_pk,
                                const apr_array_header_t *members, int64_t now, lti_err_t *err);
+    lti_status_t (*progress_list)(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                  const char *course_id, apr_array_header_t **out,
+                                  lti_err_t *err);
 } lti_store_ops_t;
 
 struct lti_store_t {
@@ -677,9 +680,10 @@ lti_status_t lti_store_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_
 lti_status_t lti_store_outbox_list(lti_store_t *s, apr_pool_t *p, const char *state,
                                    int64_t link_pk, apr_array_header_t **out, lti_err_t *err);
 
-/* Makes a failed (or pending) row due now with its attempts and age reset; id 0: every
- * failed row.  *count (may be NULL) says how many; LTI_ERR_NOT_FOUND when id names no
- * failed or pending row. */
+/* Makes a failed (or pending, or with an id also a sent: "send again") row due now with its
+ * attempts and age reset, unless a newer row of the same person and link exists; id 0:
+ * every failed row.  *count (may be NULL) says how many; LTI_ERR_NOT_FOUND when id names
+ * no such row. */
 lti_status_t lti_store_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int *count,
                                     lti_err_t *err);
 
@@ -788,6 +792,11 @@ lti_status_t lti_store_roster_put(lti_store_t *s, const char *tenant, int64_t co
                                   const apr_array_header_t *members, int64_t now,
                                   lti_err_t *err);
 
+/* The progress facts of a person in a course (lti_progress_t, person_id set, user NULL),
+ * by module id; empty when none. */
+lti_status_t lti_store_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err);
 /* Backends (each file defines one; lti_store.c dispatches on the DSN scheme). */
 lti_status_t lti_store_sqlite_open(apr_pool_t *p, const char *path, lti_store_t **out,
                                    lti_err_t *err);

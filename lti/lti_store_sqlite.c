@@ -643,7 +643,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_OUTBOX_RETRY] =
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, queued = ?2,"
         " updated = ?2, reason = NULL, lease_owner = NULL, lease_until = NULL"
-        " WHERE ((?1 = 0 AND state = 'failed') OR (id = ?1 AND state IN ('failed', 'pending')))"
+        " WHERE ((?1 = 0 AND state = 'failed')"
+        "  OR (id = ?1 AND state IN ('failed', 'pending', 'sent')))"
         " AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.person_id = outbox.person_id"
         "  AND x.link_pk = outbox.link_pk AND x.id > outbox.id)",
     [ST_OUTBOX_PURGE] = "DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?",
@@ -2624,6 +2625,37 @@ static lti_status_t award_locked(sq_t *q, apr_pool_t *p, int64_t person, const c
     return exec_stmt(q, st, NULL, err);
 }
 
+/* The progress facts of person in course into *out.  Lock held. */
+static lti_status_t progress_of_locked(sq_t *q, apr_pool_t *p, int64_t person,
+                                       const char *course, apr_array_header_t *out,
+                                       lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, ST_PROGRESS_OF, err);
+    int rc;
+
+    if (st == NULL) {
+        return LTI_ERR_STORE;
+    }
+    sqlite3_bind_int64(st, 1, person);
+    bind_text(st, 2, course);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lti_progress_t *r = apr_array_push(out);
+
+        memset(r, 0, sizeof(*r));
+        r->person_id = person;
+        r->course_id = apr_pstrdup(p, course);
+        r->module_id = col_text(p, st, 0);
+        r->status = col_text(p, st, 1);
+        r->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        r->score = sqlite3_column_double(st, 2);
+        r->at = sqlite3_column_int64(st, 3);
+        r->source = col_text(p, st, 4);
+        r->evidence = col_text(p, st, 5);
+    }
+    done(st);
+    return rc == SQLITE_DONE ? LTI_OK : db_err(q, err, "progress of");
+}
+
 /* Recomputes the result of person in course with fn; a changed result is stored and fanned
  * out to every link of the course (to link_pk only, also when unchanged, when link_pk is
  * not 0).  Lock held, in a transaction. */
@@ -2636,30 +2668,10 @@ static lti_status_t recompute_locked(sq_t *q, apr_pool_t *p, int64_t person, con
     sqlite3_stmt *st;
     lti_status_t rv;
     lti_err_t ferr;
-    int rc, changed;
+    int changed;
 
-    if ((st = stmt(q, ST_PROGRESS_OF, err)) == NULL) {
-        return LTI_ERR_STORE;
-    }
-    sqlite3_bind_int64(st, 1, person);
-    bind_text(st, 2, course);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        lti_progress_t *r = apr_array_push(rows);
-
-        memset(r, 0, sizeof(*r));
-        r->person_id = person;
-        r->course_id = course;
-        r->module_id = col_text(p, st, 0);
-        r->status = col_text(p, st, 1);
-        r->has_score = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        r->score = sqlite3_column_double(st, 2);
-        r->at = sqlite3_column_int64(st, 3);
-        r->source = col_text(p, st, 4);
-        r->evidence = col_text(p, st, 5);
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        return db_err(q, err, "progress of");
+    if ((rv = progress_of_locked(q, p, person, course, rows, err)) != LTI_OK) {
+        return rv;
     }
     if (fn(baton, p, course, rows, &res, &ferr) != LTI_OK || res.status == NULL) {
         return LTI_OK;      /* a course no longer in the catalog: the facts stay */
@@ -3274,17 +3286,21 @@ static lti_status_t sq_outbox_retry(lti_store_t *s, int64_t id, int64_t now, int
     sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv = LTI_ERR_STORE;
+    int n = 0;
 
     LOCK(q);
     if ((st = stmt(q, ST_OUTBOX_RETRY, err)) != NULL) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
-        rv = exec_stmt(q, st, count, err);
+        rv = exec_stmt(q, st, &n, err);
     }
     UNLOCK(q);
-    if (rv == LTI_OK && id != 0 && *count == 0) {
+    if (count != NULL) {
+        *count = n;
+    }
+    if (rv == LTI_OK && id != 0 && n == 0) {
         rv = lti_err_set(err, LTI_ERR_NOT_FOUND, "outbox_unknown",
-                         "no failed or pending grade return %" APR_INT64_T_FMT " (or a newer "
+                         "no grade return %" APR_INT64_T_FMT " (or a newer "
                          "one of the same learner and link exists)", (apr_int64_t)id);
     }
     return rv;
@@ -4033,6 +4049,20 @@ static lti_status_t sq_demo_grade_list(lti_store_t *s, apr_pool_t *p, apr_array_
     return rv;
 }
 
+static lti_status_t sq_progress_list(lti_store_t *s, apr_pool_t *p, int64_t person_id,
+                                     const char *course_id, apr_array_header_t **out,
+                                     lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    *out = apr_array_make(p, 8, sizeof(lti_progress_t));
+    LOCK(q);
+    rv = progress_of_locked(q, p, person_id, course_id, *out, err);
+    UNLOCK(q);
+    return rv;
+}
+
 static const lti_store_ops_t sqlite_ops = {
     .name = "sqlite3",
     .close = sq_close,
@@ -4101,6 +4131,7 @@ static const lti_store_ops_t sqlite_ops = {
     .dlctx_get = sq_dlctx_get,
     .roster_source = sq_roster_source,
     .roster_put = sq_roster_put,
+    .progress_list = sq_progress_list,
 };
 
 /* When root (ptechctl as root, httpd before it drops privileges) opens the store, the

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <libxml/parser.h>
 
+#include "lti_report.h"
 #include "lti_util.h"
 
 void lti_init(void)
@@ -23,6 +24,7 @@ void lti_init(void)
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     xmlInitParser();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    lti_report_tz_init();
 }
 
 apr_array_header_t *lti_kv_make(apr_pool_t *p, int nalloc)

@@ -352,6 +352,9 @@ static int ptech_handler(request_rec *r)
     if (strncmp(rest, "/badges/", 8) == 0) {
         return ptech_handle_badges(r, rest + 8);
     }
+    if (strncmp(rest, "/certificate/", 13) == 0) {
+        return ptech_handle_certificate(r, rest + 13);
+    }
     if (strncmp(rest, "/static/", 8) == 0) {
         return ptech_handle_static(r, rest + 8);
     }

@@ -143,6 +143,37 @@ int ptech_course_attest(request_rec *r, lti_store_t *store, const lti_session_t 
 int ptech_course_simulate(request_rec *r, lti_store_t *store, const lti_session_t *s,
                           const lti_catalog_t *cat, const char *lang);
 
+/* The form of a course page POST with its CSRF token checked: OK with *form and
+ * *answered 0, or the refusal page already given (*answered 1). */
+int ptech_course_form(request_rec *r, const lti_session_t *s, const char *lang,
+                      apr_array_header_t **form, int *answered);
+
+/* ---- the dashboard (ptech_dashboard.c) and the learner's pages (ptech_learner.c) ---- */
+/* Whether s may see the dashboard (Instructor, TeachingAssistant, Administrator). */
+int ptech_dashboard_allowed(const lti_session_t *s);
+/* The dashboard of s's link: class summary, export link, per learner progress, score,
+ * badge, grade return with "send again", attestation.  Returns OK. */
+int ptech_render_dashboard(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                           const lti_course_t *course, const char *lang);
+/* GET /ptech/course/export.csv and POST /ptech/course/resend. */
+int ptech_dashboard_export(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                           const lti_course_t *course, const char *lang);
+int ptech_dashboard_resend(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                           const char *lang);
+/* A labelled progress bar "done / total". */
+void ptech_render_progress_bar(request_rec *r, const char *lang, int done, int total);
+/* A 0..1 score as 0..100 in lang's writing (decimal comma, a point in English). */
+const char *ptech_score_text(request_rec *r, const char *lang, double score);
+/* The learner's course: title, progress bar, score, certificate link, modules with status
+ * and content links (new window, xAPI parameters). */
+void ptech_render_learner(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                          const lti_course_t *course, const char *lang);
+/* GET /ptech/course/certificate: the learner's printable certificate (passed course). */
+int ptech_course_certificate(request_rec *r, lti_store_t *store, const lti_session_t *s,
+                             const lti_catalog_t *cat, const char *lang);
+/* GET /ptech/certificate/ID: the public verification page (no login). */
+int ptech_handle_certificate(request_rec *r, const char *id);
+
 /* /ptech/xapi/... (rest: what follows /xapi). */
 int ptech_handle_xapi(request_rec *r, const char *rest);
 /* Parses and records xAPI statements from provider (the endpoint's and the demo's one

@@ -84,8 +84,8 @@ void ptech_render_simulate(request_rec *r, const lti_session_t *s, const lti_cou
 
 /* Reads the form of a POST and checks its CSRF token.  Returns OK with *form, or the
  * answer already given (a refusal page). */
-static int read_form(request_rec *r, const lti_session_t *s, const char *lang,
-                     apr_array_header_t **form, int *answered)
+int ptech_course_form(request_rec *r, const lti_session_t *s, const char *lang,
+                      apr_array_header_t **form, int *answered)
 {
     const char *body;
     apr_size_t len;
@@ -147,7 +147,7 @@ int ptech_course_attest(request_rec *r, lti_store_t *store, const lti_session_t 
                                 "assistant or an administrator of this course can mark "
                                 "progress.", "attest_forbidden", 1);
     }
-    if ((rv = read_form(r, s, lang, &form, &answered)) != OK || answered) {
+    if ((rv = ptech_course_form(r, s, lang, &form, &answered)) != OK || answered) {
         return rv;
     }
     if ((rv = form_target(r, s, cat, lang, form, &course, &module_id, &answered)) != OK
@@ -213,7 +213,7 @@ int ptech_course_simulate(request_rec *r, lti_store_t *store, const lti_session_
         return ptech_error_page(r, HTTP_NOT_FOUND, lang, "There is no such page.",
                                 "not_found", 0);
     }
-    if ((rv = read_form(r, s, lang, &form, &answered)) != OK || answered) {
+    if ((rv = ptech_course_form(r, s, lang, &form, &answered)) != OK || answered) {
         return rv;
     }
     if ((rv = form_target(r, s, cat, lang, form, &course, &module_id, &answered)) != OK

@@ -70,21 +70,9 @@ static void render_course_card(request_rec *r, const lti_course_t *course, const
     render_modules(r, course, lang, actor);
 }
 
-/* "Passed · 85 / 100" for a course result. */
-static const char *result_text(request_rec *r, const char *lang, const char *status,
-                               double score)
-{
-    return apr_psprintf(r->pool, "%s · %s %.4g / 100",
-                        ptech_msg(lang, apr_pstrcat(r->pool, "result_", status, NULL)),
-                        ptech_msg(lang, "score"), score * 100.0);
-}
-
 static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t *s,
                         const lti_catalog_t *cat, const char *lang)
 {
-    lti_result_t res;
-    lti_err_t err;
-
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
 
     if (s->course_id == NULL) {
@@ -100,18 +88,7 @@ static int learner_page(request_rec *r, lti_store_t *store, const lti_session_t 
         return ptech_page_end(r);
     }
     ptech_page_begin(r, lang, lti_i18n_get(&course->title, lang), s->lms_origin);
-    render_course_card(r, course, lang, ptech_xapi_actor_name(r, store, s->person_id));
-    ap_rvputs(r, "<section class=\"card\" aria-labelledby=\"progress\"><h2 id=\"progress\">",
-              ptech_esc(r->pool, ptech_msg(lang, "progress")), "</h2><p>", NULL);
-    if (lti_store_result_get(store, r->pool, s->person_id, course->id, &res, &err) == LTI_OK) {
-        ap_rvputs(r, "<span class=\"result\">",
-                  ptech_esc(r->pool, result_text(r, lang, res.status, res.score)), "</span>",
-                  NULL);
-    }
-    else {
-        ap_rputs(ptech_esc(r->pool, ptech_msg(lang, "progress_soon")), r);
-    }
-    ap_rputs("</p></section>\n", r);
+    ptech_render_learner(r, store, s, course, lang);
     ptech_render_simulate(r, s, course, lang);
     ptech_badges_learner_card(r, store, s, cat, lang);
     return ptech_page_end(r);
@@ -136,58 +113,12 @@ static void render_chooser(request_rec *r, const lti_session_t *s, const lti_cat
               NULL);
 }
 
-/* The message key naming the main role of a person on the roster. */
-static const char *role_key(unsigned roles)
-{
-    if (roles & LTI_ROLE_INSTRUCTOR) {
-        return "role_instructor";
-    }
-    if (roles & LTI_ROLE_TA) {
-        return "role_ta";
-    }
-    if (roles & (LTI_ROLE_ADMIN | LTI_ROLE_CONTENT_DEV)) {
-        return "role_admin";
-    }
-    return "role_learner";
-}
-
-/* The grade return cell of a learner: state, score sent, the reason of a failure. */
-static void render_return(request_rec *r, const char *lang, const lti_outbox_item_t *o)
-{
-    if (o == NULL) {
-        ap_rvputs(r, "<td class=\"return none\">", ptech_esc(r->pool, ptech_msg(lang, "ret_none")),
-                  "</td>", NULL);
-        return;
-    }
-    ap_rvputs(r, "<td class=\"return ", ptech_esc(r->pool, o->state), "\">",
-              ptech_esc(r->pool, ptech_msg(lang, apr_pstrcat(r->pool, "ret_", o->state, NULL))),
-              " · ", ptech_esc(r->pool, result_text(r, lang, o->result_status, o->score)),
-              NULL);
-    if (o->reason != NULL) {
-        ap_rvputs(r, "<br><small class=\"reason\">", ptech_esc(r->pool, o->reason),
-                  "</small>", NULL);
-    }
-    ap_rputs("</td>", r);
-}
-
 static int instructor_page(request_rec *r, lti_store_t *store, const lti_session_t *s,
                            const lti_catalog_t *cat, const char *lang)
 {
     const lti_course_t *course = s->course_id ? lti_catalog_course(cat, s->course_id) : NULL;
-    apr_array_header_t *learners, *returns;
-    apr_hash_t *by_person = apr_hash_make(r->pool);
-    lti_err_t err;
 
     ptech_roster_refresh(r, store, s->link_pk);
-    if (lti_store_link_learners(store, r->pool, s->link_pk, &learners, &err) != LTI_OK
-        || lti_store_outbox_list(store, r->pool, NULL, s->link_pk, &returns, &err) != LTI_OK) {
-        return ptech_lti_error(r, &err, lang, 0);
-    }
-    for (int i = 0; i < returns->nelts; i++) {
-        lti_outbox_item_t *o = &APR_ARRAY_IDX(returns, i, lti_outbox_item_t);
-
-        apr_hash_set(by_person, &o->person_id, sizeof(o->person_id), o);
-    }
     ptech_page_begin(r, lang, ptech_msg(lang, "instructor"), s->lms_origin);
     ap_rvputs(r, "<p class=\"meta\">", ptech_esc(r->pool, ptech_msg(lang, "instructor")), " · ",
               ptech_esc(r->pool, s->context_title), " · ", ptech_esc(r->pool, s->link_title),
@@ -207,36 +138,7 @@ static int instructor_page(request_rec *r, lti_store_t *store, const lti_session
         render_chooser(r, s, cat, lang, ptech_msg(lang, "choose"));
     }
     ptech_badges_instructor_card(r, store, s, lang);
-    ap_rvputs(r, "<h2>", ptech_esc(r->pool, ptech_msg(lang, "learners")), "</h2>\n", NULL);
-    if (learners->nelts == 0) {
-        ap_rvputs(r, "<p>", ptech_esc(r->pool, ptech_msg(lang, "no_learners")), "</p>\n", NULL);
-        return ptech_page_end(r);
-    }
-    ap_rvputs(r, "<div class=\"table-wrap\"><table>\n<thead><tr><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "name")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "role")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "email")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "user_id")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "last_launch")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "grade_return")), "</th><th scope=\"col\">",
-              ptech_esc(r->pool, ptech_msg(lang, "attest")), "</th></tr></thead>\n"
-              "<tbody>\n", NULL);
-    for (int i = 0; i < learners->nelts; i++) {
-        const lti_learner_t *l = &APR_ARRAY_IDX(learners, i, lti_learner_t);
-        char when[APR_RFC822_DATE_LEN];
-
-        apr_rfc822_date(when, apr_time_from_sec(l->last_launch));
-        ap_rvputs(r, "<tr><td>", ptech_esc(r->pool, l->full_name), "</td><td>",
-                  ptech_esc(r->pool, ptech_msg(lang, role_key(l->roles))), "</td><td>",
-                  ptech_esc(r->pool, l->email), "</td><td>", ptech_esc(r->pool, l->user_id),
-                  "</td><td>", l->last_launch ? when
-                                              : ptech_esc(r->pool, ptech_msg(lang, "never")),
-                  "</td>", NULL);
-        render_return(r, lang, apr_hash_get(by_person, &l->person_id, sizeof(l->person_id)));
-        ptech_render_attest(r, s, course, lang, l);
-        ap_rputs("</tr>\n", r);
-    }
-    ap_rputs("</tbody></table></div>\n", r);
+    ptech_render_dashboard(r, store, s, course, lang);
     return ptech_page_end(r);
 }
 
@@ -298,6 +200,23 @@ int ptech_handle_course(request_rec *r, const char *rest)
             return HTTP_METHOD_NOT_ALLOWED;
         }
         return choose(r, store, &s, cat, lang);
+    }
+    if (strcmp(rest, "/resend") == 0) {
+        if (r->method_number != M_POST) {
+            apr_table_setn(r->headers_out, "Allow", "POST");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return ptech_dashboard_resend(r, store, &s, lang);
+    }
+    if (strcmp(rest, "/export.csv") == 0 || strcmp(rest, "/certificate") == 0) {
+        if (r->method_number != M_GET) {
+            apr_table_setn(r->headers_out, "Allow", "GET");
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        return rest[1] == 'e'
+                   ? ptech_dashboard_export(r, store, &s, s.course_id && cat
+                                            ? lti_catalog_course(cat, s.course_id) : NULL, lang)
+                   : ptech_course_certificate(r, store, &s, cat, lang);
     }
     if (strcmp(rest, "/attest") == 0 || strcmp(rest, "/simulate") == 0) {
         if (r->method_number != M_POST) {

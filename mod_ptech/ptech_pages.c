@@ -248,7 +248,27 @@ static const char stylesheet[] =
     "iframe{width:100%;min-height:30rem;border:1px solid var(--line)}\n"
     ".card{border:1px solid var(--line);border-radius:6px;padding:1rem;margin:1rem 0}\n"
     "form.inline{display:inline-block;margin:.25rem}\n"
-    "@media (max-width:480px){main{padding:.5rem}h1{font-size:1.25rem}}\n";
+    /* Dashboard, learner progress and certificates (logical properties: Arabic mirrors). */
+    ".sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0}\n"
+    ".bar{display:inline-flex;align-items:center;gap:.5rem;white-space:nowrap}"
+    "progress{inline-size:8rem;block-size:.9rem;accent-color:var(--accent)}\n"
+    ".tag{font-size:.85rem;border:1px solid var(--line);border-radius:1rem;padding:0 .5rem;"
+    "margin-inline-start:.25rem;white-space:nowrap}\n"
+    "dl.summary{display:flex;flex-wrap:wrap;gap:1rem;margin:0}dl.summary div{min-inline-size:7rem}"
+    "dl.summary dt,dl.cert dt{color:var(--muted);font-size:.9rem}"
+    "dl.summary dd{margin:0;font-size:1.5rem;font-weight:bold}\n"
+    "caption{text-align:start;font-weight:bold;padding:.4rem 0}\n"
+    "button.small{padding:.25rem .6rem;font-size:.9rem;margin-block-start:.25rem}\n"
+    ".table-wrap:focus{outline:3px solid #ffb000}\n"
+    ".certificate{border:4px double var(--accent);padding:2rem 1rem;text-align:center}"
+    ".certificate .who{font-size:1.6rem;font-weight:bold}dl.cert dd{margin:0 0 1rem}"
+    "dl.cert{margin:1rem 0}\n"
+    ".cert-state.valid{color:#0a7a3d;font-weight:bold}"
+    ".cert-state.revoked,.cert-state.unknown{color:#b00020;font-weight:bold}\n"
+    ".meta a{overflow-wrap:anywhere}\n"
+    "@media (max-width:480px){main{padding:.5rem}h1{font-size:1.25rem}}\n"
+    "@media print{.no-print{display:none}main{max-width:none}a{color:inherit}}\n";
 
 /* Posts the form of a page that must go on by itself (the demo's launch); no inline
  * script, so the CSP can stay at script-src 'self'. */

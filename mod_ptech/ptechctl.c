@@ -47,7 +47,8 @@ static const char usage[] =
     "  outbox purge --sent-before DATE      delete grade returns sent before DATE\n"
     "  badges list                          badges awarded: id, user id, email, course,\n"
     "                                       issued, revoked (date or -), revocation reason\n"
-    "  badges revoke ID --reason TEXT       revoke a badge (its assertion answers 410)\n";
+    "  badges revoke ID --reason TEXT       revoke a badge (its assertion answers 410, its\n"
+    "                                       certificate of completion says revoked)\n";
 
 typedef struct ctl_t {
     apr_pool_t *pool;
