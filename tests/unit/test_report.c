@@ -109,33 +109,10 @@ static lti_store_t *new_store(apr_pool_t *p)
 /* A learner's launch on a link of COURSE; returns the person id. */
 static int64_t learner(lti_store_t *s, const char *user)
 {
-    lti_launch_rec_t r;
-    lti_launch_ids_t ids;
-    lti_err_t err;
+    lti_launch_rec_t r = unit_learner_launch(user, user, user, COURSE, NOW);
 
-    memset(&r, 0, sizeof(r));
-    r.tenant = "lti11:moodle";
-    r.nonce_scope = "lti11:moodle";
-    r.nonce = user;
-    r.nonce_expires = NOW + 5400;
-    r.version = "1.1";
-    r.user_id = user;
     r.full_name = "Amina <b>El Idrissi</b>";
-    r.context_id = "ctx1";
-    r.link_id = "link1";
-    r.link_title = "Cyber";
-    r.course_id = COURSE;
-    r.roles = LTI_ROLE_LEARNER;
-    r.roles_raw = "Learner";
-    r.locale = "fr";
-    r.session_hash = user;
-    r.csrf = "csrf";
-    r.session_expires = NOW + 28800;
-    r.now = NOW;
-    if (lti_store_launch_record(s, &r, &ids, &err) != LTI_OK) {
-        fail_msg("launch: %s", err.text);
-    }
-    return ids.person_id;
+    return unit_record(s, &r);
 }
 
 static void test_store_progress_list(void **state)

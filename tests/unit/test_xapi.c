@@ -396,40 +396,17 @@ static lti_store_t *new_store(apr_pool_t *p)
 /* A learner's launch on a link of COURSE; returns the person id. */
 static int64_t learner(lti_store_t *s, const char *user, const char *email)
 {
-    lti_launch_rec_t r;
-    lti_launch_ids_t ids;
-    lti_err_t err;
     static int n;
     char nonce[32], sess[32];
+    lti_launch_rec_t r;
 
     snprintf(nonce, sizeof(nonce), "nonce-%d", ++n);
     snprintf(sess, sizeof(sess), "sess-%d", n);
-    memset(&r, 0, sizeof(r));
-    r.tenant = "lti11:moodle";
-    r.nonce_scope = "lti11:moodle";
-    r.nonce = nonce;
-    r.nonce_expires = NOW + 5400;
-    r.version = "1.1";
-    r.user_id = user;
-    r.full_name = user;
+    r = unit_learner_launch(user, nonce, sess, COURSE, NOW);
     r.email = email;
-    r.context_id = "ctx1";
-    r.link_id = "link1";
-    r.link_title = "Cyber";
-    r.course_id = COURSE;
-    r.roles = LTI_ROLE_LEARNER;
-    r.roles_raw = "Learner";
-    r.locale = "fr";
     r.result_sourcedid = "src";
     r.outcome_url = "https://moodle.example.org/mod/lti/service.php";
-    r.session_hash = sess;
-    r.csrf = "csrf";
-    r.session_expires = NOW + 28800;
-    r.now = NOW;
-    if (lti_store_launch_record(s, &r, &ids, &err) != LTI_OK) {
-        fail_msg("launch: %s", err.text);
-    }
-    return ids.person_id;
+    return unit_record(s, &r);
 }
 
 static lti_status_t post(apr_pool_t *p, lti_store_t *s, const char *text, lti_err_t *err)

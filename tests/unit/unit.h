@@ -87,4 +87,46 @@ static inline int unit_group_teardown(void **state)
     return 0;
 }
 
+
+/* A learner's LTI 1.1 launch on link1 of context ctx1 at now (fixed demo values; a test
+ * sets what it is about on top), and the same recorded, returning the person id. */
+static inline lti_launch_rec_t unit_learner_launch(const char *user, const char *nonce,
+                                                   const char *session, const char *course,
+                                                   int64_t now)
+{
+    lti_launch_rec_t r;
+
+    memset(&r, 0, sizeof(r));
+    r.tenant = "lti11:moodle";
+    r.nonce_scope = "lti11:moodle";
+    r.nonce = nonce;
+    r.nonce_expires = now + 5400;
+    r.version = "1.1";
+    r.user_id = user;
+    r.full_name = user;
+    r.context_id = "ctx1";
+    r.link_id = "link1";
+    r.link_title = "Cyber";
+    r.course_id = course;
+    r.roles = LTI_ROLE_LEARNER;
+    r.roles_raw = "Learner";
+    r.locale = "fr";
+    r.session_hash = session;
+    r.csrf = "csrf";
+    r.session_expires = now + 28800;
+    r.now = now;
+    return r;
+}
+
+static inline int64_t unit_record(lti_store_t *s, const lti_launch_rec_t *r)
+{
+    lti_launch_ids_t ids;
+    lti_err_t err;
+
+    if (lti_store_launch_record(s, r, &ids, &err) != LTI_OK) {
+        fail_msg("launch: %s", err.text);
+    }
+    return ids.person_id;
+}
+
 #endif
