@@ -1,5 +1,5 @@
 """The pages people see, in a real browser (issue 8): learner, instructor (dashboard),
-certificate and error pages in fr, ar and en at 360 and 1280 px, loaded by Debian's headless
+content picker, certificate and error pages in fr, ar and en at 360 and 1280 px, loaded by Debian's headless
 Chromium driven by playwright-core (tests/browser/check-pages.mjs): lang and dir right
 (ar: rtl), no horizontal overflow, and no WCAG 2.1 AA violation found by axe-core (tags
 wcag2a, wcag2aa, wcag21a, wcag21aa; axe-core injected from tests/browser/node_modules).
@@ -12,8 +12,10 @@ import subprocess
 import types
 
 import pytest
+import requests
 
 import ptechtest as pt
+import test_330_deeplink as t330
 import test_600_grades as g600
 
 CHROMIUM = "/usr/bin/chromium"
@@ -76,6 +78,16 @@ def site(httpd_factory):
         g.sids["instructor-" + lang], _ = srv.launch_and_follow(
             pt.moodle_params("teacher", resource_link_id="1", custom_course=COURSE,
                              launch_presentation_locale=lang), key, secret)
+    # The content picker, reached as an instructor adding an activity (LTI 1.1
+    # Content-Item; deep linking shows the same picker): its URL and cookie per language.
+    g.pickers = {}
+    for lang in ("fr", "ar", "en"):
+        s = requests.Session()
+        r = srv.post_form(srv.signed(t330.ci_params(launch_presentation_locale=lang), key,
+                                     secret), session=s)
+        assert r.status_code == 303, r.text[:2000]
+        g.pickers[lang] = (r.headers["Location"], s.cookies.get("ptech_dl"))
+        assert g.pickers[lang][1], s.cookies
     # The passed learner's certificate exists once the page has been seen.
     srv.course_page(g.sids["learner-fr"])
     g.cert = srv.sql("SELECT id FROM badge_awards")[0][0]
@@ -93,6 +105,9 @@ def test_810_pages_in_a_browser(site, tmp_path):
             sid = g.sids["%s-%s" % (who, lang)]
             pages.append({"name": "%s-%s" % (who, lang), "url": base + "/ptech/course",
                           "cookies": [{"name": "ptech_sid", "value": sid}], "lang": lang})
+        url, dl = g.pickers[lang]
+        pages.append({"name": "picker-" + lang, "url": url,
+                      "cookies": [{"name": "ptech_dl", "value": dl}], "lang": lang})
         pages.append({"name": "error-" + lang, "url": base + "/ptech/course/nowhere",
                       "cookies": [{"name": "ptech_sid", "value": g.sids["learner-" + lang]}],
                       "lang": lang})
