@@ -116,7 +116,7 @@ static int ptech_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 
     main_server = s;
     lti_log_set(log_bridge, NULL);
-    if (ptech_messages_init(pconf, s) != OK) {
+    if (ptech_messages_init(pconf, s) != OK || ptech_badges_init(pconf, s) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* The first pass only checks the configuration; the real work happens on the second. */

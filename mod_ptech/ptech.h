@@ -107,6 +107,8 @@ int ptech_lti_error(request_rec *r, const lti_err_t *err, const char *lang, int 
 const char *ptech_msg(const char *lang, const char *key);
 /* Parses the built-in message catalogs (post_config). */
 int ptech_messages_init(apr_pool_t *pconf, server_rec *s);
+/* Draws the badge image the baked PNGs start from (post_config). */
+int ptech_badges_init(apr_pool_t *pconf, server_rec *s);
 
 /* The tool's base URL as the LMS sees it (PTechPublicURL, else built from the request). */
 const char *ptech_base_url(request_rec *r);

@@ -12,6 +12,11 @@
 
 APLOG_USE_MODULE(ptech);
 
+/* The medal every baked PNG starts from: drawn and compressed once per configuration
+ * (post_config, before the children start), not on each request. */
+static const unsigned char *badge_base;
+static size_t badge_base_len;
+
 #define BADGE_FORM_MAX 8192
 #define EMAIL_MAX 254
 
@@ -122,12 +127,11 @@ static int serve_assertion(request_rec *r, const ptech_srv_cfg *c, const char *r
                           "cannot build the assertion");
     }
     if (png) {
-        const unsigned char *base;
         unsigned char *baked;
-        size_t blen, len;
+        size_t len;
 
-        if (lti_badge_png_base(r->pool, &base, &blen, &err) != LTI_OK
-            || lti_badge_png_bake(r->pool, base, blen, json, &baked, &len, &err) != LTI_OK) {
+        if (lti_badge_png_bake(r->pool, badge_base, badge_base_len, json, &baked, &len, &err)
+            != LTI_OK) {
             return json_error(r, HTTP_INTERNAL_SERVER_ERROR, err.reason, err.text);
         }
         ap_set_content_type(r, "image/png");
@@ -139,6 +143,17 @@ static int serve_assertion(request_rec *r, const ptech_srv_cfg *c, const char *r
         return OK;
     }
     return send_json(r, HTTP_OK, json);
+}
+
+int ptech_badges_init(apr_pool_t *pconf, server_rec *s)
+{
+    lti_err_t err;
+
+    if (lti_badge_png_base(pconf, &badge_base, &badge_base_len, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "PT00018: badge image: %s", err.text);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
 }
 
 int ptech_handle_badges(request_rec *r, const char *rest)
