@@ -77,17 +77,35 @@ static int hexval(int c)
     return -1;
 }
 
-/* Decodes one form component in place of a fresh buffer; returns NULL on a bad escape/NUL. */
+/* Whether a form component holds byte c as itself (not '%', '+' or NUL). */
+static int form_plain(unsigned char c)
+{
+    return c != '%' && c != '+' && c != '\0';
+}
+
+/* Decodes one form component into a fresh buffer; returns NULL on a bad escape/NUL.  An
+ * id_token is kilobytes of plain bytes: runs of them are copied at once. */
 static char *form_decode(apr_pool_t *p, const char *s, size_t len)
 {
     char *out = apr_palloc(p, len + 1);
-    size_t o = 0;
+    size_t o = 0, i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)s[i];
+    while (i < len) {
+        size_t run = i;
+        int c;
 
+        while (run < len && form_plain((unsigned char)s[run])) {
+            run++;
+        }
+        memcpy(out + o, s + i, run - i);
+        o += run - i;
+        if ((i = run) == len) {
+            break;
+        }
+        c = (unsigned char)s[i];
         if (c == '+') {
             c = ' ';
+            i++;
         }
         else if (c == '%') {
             int hi, lo;
@@ -101,7 +119,10 @@ static char *form_decode(apr_pool_t *p, const char *s, size_t len)
                 return NULL;
             }
             c = hi * 16 + lo;
-            i += 2;
+            i += 3;
+        }
+        else {
+            i++;    /* NUL */
         }
         if (c == 0) {
             return NULL;
@@ -119,21 +140,17 @@ lti_status_t lti_form_parse(apr_pool_t *p, const char *buf, size_t len, int max_
     int n = 0;
 
     while (i < len) {
-        size_t end = i, eq;
+        const char *amp = memchr(buf + i, '&', len - i), *sep;
+        size_t end = amp ? (size_t)(amp - buf) : len, eq;
         char *key, *val;
 
-        while (end < len && buf[end] != '&') {
-            end++;
-        }
         if (end > i) {
             if (++n > max_params) {
                 return lti_err_set(err, LTI_ERR_TOO_LARGE, "form_too_many_params",
                                    "the form has more than %d parameters", max_params);
             }
-            eq = i;
-            while (eq < end && buf[eq] != '=') {
-                eq++;
-            }
+            sep = memchr(buf + i, '=', end - i);
+            eq = sep ? (size_t)(sep - buf) : end;
             key = form_decode(p, buf + i, eq - i);
             val = eq < end ? form_decode(p, buf + eq + 1, end - eq - 1) : apr_pstrdup(p, "");
             if (key == NULL || val == NULL) {
