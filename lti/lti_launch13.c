@@ -248,7 +248,10 @@ static lti_status_t link_claims(apr_pool_t *p, const json_t *claims, lti_launch1
     }
     l->link_claims_json = NULL;
     if (json_object_size(o) > 0) {
-        char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        /* Not JSON_SORT_KEYS: the top keys go in sorted above, and a platform sends its
+         * claims in the same order every time, so the text stays the same from launch to
+         * launch without sorting every object in it on each launch. */
+        char *text = json_dumps(o, JSON_COMPACT);
 
         if (text == NULL) {
             st = lti_err_set(err, LTI_ERR_NOMEM, "lti13_claim", "cannot encode the claims");
