@@ -342,6 +342,17 @@ done:
     return st;
 }
 
+void lti_jwt_release(apr_pool_t *p, lti_jwt_t *jwt)
+{
+    if (jwt->claims != NULL) {
+        apr_pool_cleanup_run(p, jwt->claims, json_cleanup);
+    }
+    if (jwt->header != NULL) {
+        apr_pool_cleanup_run(p, jwt->header, json_cleanup);
+    }
+    memset(jwt, 0, sizeof(*jwt));
+}
+
 /* ---- JWKS ---------------------------------------------------------------------------- */
 
 struct lti_jwks_t {

@@ -42,6 +42,10 @@ typedef struct lti_jwt_t {
 lti_status_t lti_jwt_parse(apr_pool_t *p, const char *compact, size_t len, lti_jwt_t **out,
                            lti_err_t *err);
 
+/* Frees jwt's header and claims now rather than with p (jwt, parsed in p, is then empty):
+ * for a caller done with them that has more to do before p goes. */
+void lti_jwt_release(apr_pool_t *p, lti_jwt_t *jwt);
+
 /* A set of RSA public keys (RS256, use "sig" or no use), by kid. */
 typedef struct lti_jwks_t lti_jwks_t;
 

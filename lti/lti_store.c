@@ -248,9 +248,10 @@ lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
 }
 
 lti_status_t lti_store_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
-                                 int64_t now, lti_login_state_t *out, lti_err_t *err)
+                                 int64_t now, lti_login_state_t *out, lti_platform_t *pf,
+                                 lti_err_t *err)
 {
-    return logged("state_get", s->ops->state_get(s, p, state, now, out, err), err);
+    return logged("state_get", s->ops->state_get(s, p, state, now, out, pf, err), err);
 }
 
 lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,

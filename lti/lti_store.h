@@ -64,6 +64,7 @@ typedef struct lti_launch_rec_t {
     const char *link_tenant, *link_user_id;
     int64_t session_expires;
     int64_t now;
+    apr_pool_t *pool;           /* scratch for the store's reads (the request's); may be NULL */
 } lti_launch_rec_t;
 
 /* Roles as bits (lti_launch11.c and lti_launch13.c map the many spellings to these). */
@@ -79,6 +80,10 @@ typedef struct lti_launch_rec_t {
 
 typedef struct lti_launch_ids_t {
     int64_t person_id, context_pk, link_pk, launch_id;
+    /* 0 when the launch's transaction found no progress work for it (no kept rows, no
+     * result the link lacks), so lti_store_progress_on_launch has nothing to do; 1 when
+     * there may be (a backend that does not look sets 1). */
+    int progress_due;
 } lti_launch_ids_t;
 
 /* What a page needs about the session behind a cookie. */
@@ -356,7 +361,7 @@ typedef struct lti_store_ops_t {
     lti_status_t (*state_take)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
                                lti_login_state_t *out, lti_err_t *err);
     lti_status_t (*state_get)(lti_store_t *s, apr_pool_t *p, const char *state, int64_t now,
-                              lti_login_state_t *out, lti_err_t *err);
+                              lti_login_state_t *out, lti_platform_t *pf, lti_err_t *err);
     lti_status_t (*jwks_get)(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
                              lti_jwks_cache_t *out, lti_err_t *err);
     lti_status_t (*jwks_put)(lti_store_t *s, int64_t platform_id, const char *jwks,
@@ -586,9 +591,12 @@ lti_status_t lti_store_state_take(lti_store_t *s, apr_pool_t *p, const char *sta
 
 /* Reads a login state without consuming it (same answers as lti_store_state_take): a
  * launch reads it, checks everything, then consumes it in its own transaction
- * (lti_launch_rec_t.login_state) or with lti_store_state_take when refused. */
+ * (lti_launch_rec_t.login_state) or with lti_store_state_take when refused.  With pf, the
+ * state's platform (as lti_store_platform_by_id) is read in the same snapshot; pf->id is 0
+ * when the platform is gone. */
 lti_status_t lti_store_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
-                                 int64_t now, lti_login_state_t *out, lti_err_t *err);
+                                 int64_t now, lti_login_state_t *out, lti_platform_t *pf,
+                                 lti_err_t *err);
 
 /* The platform's cached JWKS (jwks NULL if none). */
 lti_status_t lti_store_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,

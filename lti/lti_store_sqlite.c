@@ -229,13 +229,16 @@ enum {
     ST_AUDIT_RECENT,
     ST_PERSON_UPSERT,
     ST_PERSON_ID,
+    ST_PERSON_SAME,
     ST_PERSON_PROFILE,
     ST_PERSON_ALIAS,
     ST_AUDIT_COUNTS,
     ST_CONTEXT_UPSERT,
     ST_CONTEXT_ID,
+    ST_CONTEXT_SAME,
     ST_LINK_UPSERT,
     ST_LINK_ID,
+    ST_LINK_SAME,
     ST_MEMBER_UPSERT,
     ST_LAUNCH_INSERT,
     ST_SESSION_INSERT,
@@ -382,6 +385,13 @@ static const char *const sql[ST__COUNT] = {
         " OR COALESCE(excluded.email, persons.email) IS DISTINCT FROM persons.email"
         " RETURNING id, alias_of",
     [ST_PERSON_ID] = "SELECT id, alias_of FROM persons WHERE tenant = ? AND user_id = ?",
+    /* The *_SAME reads take their upsert's parameters and return the row only when the
+     * upsert would change nothing in it (see same_or_upsert). */
+    [ST_PERSON_SAME] =
+        "SELECT id, alias_of FROM persons WHERE tenant = ?1 AND user_id = ?2"
+        " AND COALESCE(?3, given_name) IS given_name AND COALESCE(?4, family_name) IS family_name"
+        " AND COALESCE(?5, full_name) IS full_name AND COALESCE(?6, email) IS email"
+        " AND COALESCE(?10, guid) IS guid",
     /* The profile of the person an alias stands for (written only when it changes). */
     [ST_PERSON_PROFILE] =
         "UPDATE persons SET given_name = COALESCE(?2, given_name),"
@@ -407,6 +417,10 @@ static const char *const sql[ST__COUNT] = {
         " OR COALESCE(excluded.type, contexts.type) IS DISTINCT FROM contexts.type"
         " RETURNING id",
     [ST_CONTEXT_ID] = "SELECT id FROM contexts WHERE tenant = ? AND context_id = ?",
+    [ST_CONTEXT_SAME] =
+        "SELECT id FROM contexts WHERE tenant = ?1 AND context_id = ?2"
+        " AND COALESCE(?3, title) IS title AND COALESCE(?4, label) IS label"
+        " AND COALESCE(?5, type) IS type",
     [ST_LINK_UPSERT] =
         "INSERT INTO resource_links (tenant, link_id, context_pk, title, course_id,"
         " course_source, claims, created, updated)"
@@ -428,6 +442,10 @@ static const char *const sql[ST__COUNT] = {
         "   IS DISTINCT FROM resource_links.claims"
         " RETURNING id",
     [ST_LINK_ID] = "SELECT id FROM resource_links WHERE tenant = ? AND link_id = ?",
+    [ST_LINK_SAME] =
+        "SELECT id FROM resource_links WHERE tenant = ?1 AND link_id = ?2"
+        " AND COALESCE(?3, context_pk) IS context_pk AND COALESCE(?4, title) IS title"
+        " AND COALESCE(?5, course_id) IS course_id AND COALESCE(?7, claims) IS claims",
     /* last_launch is kept to the minute, so repeated launches do not rewrite the row. */
     [ST_MEMBER_UPSERT] =
         "INSERT INTO link_members (person_id, link_pk, roles, result_sourcedid, outcome_url,"
@@ -751,6 +769,9 @@ typedef struct sq_t {
 } sq_t;
 
 static lti_status_t group_commit(sq_t *q, pending_t *me, lti_err_t *err);
+static lti_status_t progress_due_locked(sq_t *q, apr_pool_t *p, int64_t person_id,
+                                        int64_t link_pk, apr_array_header_t **kept,
+                                        const char **course, int *due, lti_err_t *err);
 
 static lti_status_t db_err(sq_t *q, lti_err_t *err, const char *what)
 {
@@ -826,26 +847,93 @@ static lti_status_t exec_id(sq_t *q, sqlite3_stmt *st, int64_t *id, lti_err_t *e
 
 /* Runs an upsert that RETURNs the id only when it wrote; when it did not (nothing changed),
  * looks the id up with select_id, whose two parameters are (tenant, key). */
-static lti_status_t upsert_id(sq_t *q, sqlite3_stmt *st, int select_id, const char *tenant,
-                              const char *key, int64_t *id, lti_err_t *err)
-{
-    int rc = sqlite3_step(st);
+/* Binds a launch's values for an upsert and its *_SAME read (arg: the context's row). */
+typedef void launch_bind_fn(sqlite3_stmt *st, const lti_launch_rec_t *r, int64_t arg);
 
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        done(st);
-        return LTI_OK;
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        return db_err(q, err, "upsert");
-    }
-    if ((st = stmt(q, select_id, err)) == NULL) {
+/* The row a launch names, written only when new or changed.  Launches mostly repeat what the
+ * store holds: then one indexed read (same) answers, where the upsert would find nothing to
+ * change and a second read (select_id) would fetch the id.  Otherwise the upsert runs, with
+ * the launch's time as parameter now_at, and returns the row (or, unchanged, select_id finds
+ * it by the tenant and key).  out gets the row's first two columns (the second 0 when NULL or
+ * absent). */
+static lti_status_t same_or_upsert(sq_t *q, int same, int upsert, int select_id,
+                                   launch_bind_fn *bind, const lti_launch_rec_t *r,
+                                   int64_t arg, int now_at, const char *key, int64_t out[2],
+                                   lti_err_t *err)
+{
+    sqlite3_stmt *st = stmt(q, same, err);
+    int rc;
+
+    if (st == NULL) {
         return LTI_ERR_STORE;
     }
-    bind_text(st, 1, tenant);
-    bind_text(st, 2, key);
-    return exec_id(q, st, id, err);
+    bind(st, r, arg);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        done(st);
+        if ((st = stmt(q, upsert, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind(st, r, arg);
+        sqlite3_bind_int64(st, now_at, r->now);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_DONE) {
+        done(st);
+        if ((st = stmt(q, select_id, err)) == NULL) {
+            return LTI_ERR_STORE;
+        }
+        bind_text(st, 1, r->tenant);
+        bind_text(st, 2, key);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        done(st);
+        return db_err(q, err, "launch upsert");
+    }
+    out[0] = sqlite3_column_int64(st, 0);
+    out[1] = sqlite3_column_count(st) > 1 ? sqlite3_column_int64(st, 1) : 0;
+    done(st);
+    return LTI_OK;
+}
+
+static void bind_person(sqlite3_stmt *st, const lti_launch_rec_t *r, int64_t arg)
+{
+    int linked = r->link_tenant != NULL && r->link_user_id != NULL;
+
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->user_id);
+    bind_text(st, 3, r->given_name);
+    bind_text(st, 4, r->family_name);
+    bind_text(st, 5, r->full_name);
+    bind_text(st, 6, r->email);
+    bind_text(st, 8, linked ? r->link_tenant : NULL);
+    bind_text(st, 9, linked ? r->link_user_id : NULL);
+    bind_text(st, 10, r->platform_guid);
+}
+
+static void bind_context(sqlite3_stmt *st, const lti_launch_rec_t *r, int64_t arg)
+{
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->context_id);
+    bind_text(st, 3, r->context_title);
+    bind_text(st, 4, r->context_label);
+    bind_text(st, 5, r->context_type);
+}
+
+static void bind_link(sqlite3_stmt *st, const lti_launch_rec_t *r, int64_t context_pk)
+{
+    bind_text(st, 1, r->tenant);
+    bind_text(st, 2, r->link_id);
+    if (context_pk) {
+        sqlite3_bind_int64(st, 3, context_pk);
+    }
+    else {
+        sqlite3_bind_null(st, 3);
+    }
+    bind_text(st, 4, r->link_title);
+    bind_text(st, 5, r->course_id);
+    bind_text(st, 7, r->link_claims);
 }
 
 static lti_status_t simple(sq_t *q, int id, lti_err_t *err)
@@ -1408,41 +1496,15 @@ static lti_status_t person_locked(sq_t *q, const lti_launch_rec_t *r, int64_t *p
 {
     sqlite3_stmt *st;
     lti_status_t rv;
-    int64_t id = 0, alias = 0;
-    int rc, linked = r->link_tenant != NULL && r->link_user_id != NULL;
+    int64_t row[2], alias;
+    int linked = r->link_tenant != NULL && r->link_user_id != NULL;
 
-    if ((st = stmt(q, ST_PERSON_UPSERT, err)) == NULL) {
-        return LTI_ERR_STORE;
+    if ((rv = same_or_upsert(q, ST_PERSON_SAME, ST_PERSON_UPSERT, ST_PERSON_ID, bind_person, r,
+                             0, 7, r->user_id, row, err)) != LTI_OK) {
+        return rv;
     }
-    bind_text(st, 1, r->tenant);
-    bind_text(st, 2, r->user_id);
-    bind_text(st, 3, r->given_name);
-    bind_text(st, 4, r->family_name);
-    bind_text(st, 5, r->full_name);
-    bind_text(st, 6, r->email);
-    sqlite3_bind_int64(st, 7, r->now);
-    bind_text(st, 8, linked ? r->link_tenant : NULL);
-    bind_text(st, 9, linked ? r->link_user_id : NULL);
-    bind_text(st, 10, r->platform_guid);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        /* Nothing changed: no row returned, look it up. */
-        done(st);
-        if ((st = stmt(q, ST_PERSON_ID, err)) == NULL) {
-            return LTI_ERR_STORE;
-        }
-        bind_text(st, 1, r->tenant);
-        bind_text(st, 2, r->user_id);
-        rc = sqlite3_step(st);
-    }
-    if (rc != SQLITE_ROW) {
-        done(st);
-        return db_err(q, err, "person");
-    }
-    id = sqlite3_column_int64(st, 0);
-    alias = sqlite3_column_int64(st, 1);    /* 0 for NULL */
-    done(st);
-    *person = alias ? alias : id;
+    alias = row[1];
+    *person = alias ? alias : row[0];
     if (alias) {
         if ((st = stmt(q, ST_PERSON_PROFILE, err)) == NULL) {
             return LTI_ERR_STORE;
@@ -1506,6 +1568,7 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
 {
     sqlite3_stmt *st;
     lti_status_t rv;
+    int64_t row[2];
 
     /* An LTI 1.3 launch has no nonce row: its login state, consumed first, is the nonce. */
     if (r->nonce != NULL
@@ -1517,39 +1580,17 @@ static lti_status_t launch_locked(sq_t *q, const lti_launch_rec_t *r, lti_launch
     }
     ids->context_pk = 0;
     if (r->context_id != NULL) {
-        if ((st = stmt(q, ST_CONTEXT_UPSERT, err)) == NULL) {
-            return LTI_ERR_STORE;
-        }
-        bind_text(st, 1, r->tenant);
-        bind_text(st, 2, r->context_id);
-        bind_text(st, 3, r->context_title);
-        bind_text(st, 4, r->context_label);
-        bind_text(st, 5, r->context_type);
-        sqlite3_bind_int64(st, 6, r->now);
-        rv = upsert_id(q, st, ST_CONTEXT_ID, r->tenant, r->context_id, &ids->context_pk, err);
-        if (rv != LTI_OK) {
+        if ((rv = same_or_upsert(q, ST_CONTEXT_SAME, ST_CONTEXT_UPSERT, ST_CONTEXT_ID,
+                                 bind_context, r, 0, 6, r->context_id, row, err)) != LTI_OK) {
             return rv;
         }
+        ids->context_pk = row[0];
     }
-    if ((st = stmt(q, ST_LINK_UPSERT, err)) == NULL) {
-        return LTI_ERR_STORE;
-    }
-    bind_text(st, 1, r->tenant);
-    bind_text(st, 2, r->link_id);
-    if (ids->context_pk) {
-        sqlite3_bind_int64(st, 3, ids->context_pk);
-    }
-    else {
-        sqlite3_bind_null(st, 3);
-    }
-    bind_text(st, 4, r->link_title);
-    bind_text(st, 5, r->course_id);
-    sqlite3_bind_int64(st, 6, r->now);
-    bind_text(st, 7, r->link_claims);
-    rv = upsert_id(q, st, ST_LINK_ID, r->tenant, r->link_id, &ids->link_pk, err);
-    if (rv != LTI_OK) {
+    if ((rv = same_or_upsert(q, ST_LINK_SAME, ST_LINK_UPSERT, ST_LINK_ID, bind_link, r,
+                             ids->context_pk, 6, r->link_id, row, err)) != LTI_OK) {
         return rv;
     }
+    ids->link_pk = row[0];
     if ((st = stmt(q, ST_MEMBER_UPSERT, err)) == NULL) {
         return LTI_ERR_STORE;
     }
@@ -1746,6 +1787,25 @@ static lti_status_t launch_job(sq_t *q, pending_t *job)
     rv = launch_locked(q, rec, job->ids, job->err);
     job->dirty = rv != LTI_OK && !(rv == LTI_ERR_REPLAY && strcmp(job->err->reason,
                                                                   "nonce_replay") == 0);
+    job->ids->progress_due = 1;
+    if (rv == LTI_OK && rec->pool != NULL) {
+        /* Answered here, in the transaction the launch already holds, rather than in a
+         * snapshot of its own afterwards: most launches then need no other store call.  A
+         * read that fails leaves it due, for lti_store_progress_on_launch to report. */
+        apr_pool_t *tmp;
+        apr_array_header_t *kept;
+        const char *course;
+        lti_err_t scratch;
+        int due;
+
+        if (apr_pool_create(&tmp, rec->pool) == APR_SUCCESS) {
+            if (progress_due_locked(q, tmp, job->ids->person_id, job->ids->link_pk, &kept,
+                                    &course, &due, &scratch) == LTI_OK) {
+                job->ids->progress_due = due;
+            }
+            apr_pool_destroy(tmp);
+        }
+    }
     return rv;
 }
 
@@ -2165,19 +2225,15 @@ out:
     return rv;
 }
 
-static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
-                                      lti_platform_t *out, lti_err_t *err)
+/* The platform with its deployments; LTI_ERR_NOT_FOUND when it is gone.  Lock held, in a
+ * snapshot. */
+static lti_status_t platform_by_id_locked(sq_t *q, apr_pool_t *p, int64_t id,
+                                          lti_platform_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
     sqlite3_stmt *st;
-    lti_status_t rv;
-    int rc, begun;
+    int rc;
 
-    LOCK(q);
-    begun = read_begin(q);
     if ((st = stmt(q, ST_PLATFORM_BY_ID, err)) == NULL) {
-        read_end(q, begun);
-        UNLOCK(q);
         return LTI_ERR_STORE;
     }
     sqlite3_bind_int64(st, 1, id);
@@ -2185,14 +2241,24 @@ static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
     if (rc == SQLITE_ROW) {
         platform_cols(p, st, out);
         done(st);
-        rv = platform_deployments(q, p, out, err);
+        return platform_deployments(q, p, out, err);
     }
-    else {
-        done(st);
-        rv = rc == SQLITE_DONE ? lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
-                                             "the platform of this login was removed")
-                               : db_err(q, err, "platform by id");
-    }
+    done(st);
+    return rc == SQLITE_DONE ? lti_err_set(err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                                           "the platform of this login was removed")
+                             : db_err(q, err, "platform by id");
+}
+
+static lti_status_t sq_platform_by_id(lti_store_t *s, apr_pool_t *p, int64_t id,
+                                      lti_platform_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    lti_status_t rv;
+    int begun;
+
+    LOCK(q);
+    begun = read_begin(q);
+    rv = platform_by_id_locked(q, p, id, out, err);
     read_end(q, begun);
     UNLOCK(q);
     return rv;
@@ -2231,18 +2297,16 @@ static lti_status_t sq_state_put(lti_store_t *s, const lti_login_state_t *ls, lt
     return group_commit(s->impl, &me, err);
 }
 
-/* Reads (ST_STATE_GET) or takes (ST_STATE_TAKE, DELETE ... RETURNING) a login state. */
-static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const char *state,
-                               int64_t now, lti_login_state_t *out, lti_err_t *err)
+/* Reads (ST_STATE_GET) or takes (ST_STATE_TAKE, DELETE ... RETURNING) a login state.  Lock
+ * held. */
+static lti_status_t state_read_locked(sq_t *q, int which, apr_pool_t *p, const char *state,
+                                      int64_t now, lti_login_state_t *out, lti_err_t *err)
 {
-    sq_t *q = s->impl;
     sqlite3_stmt *st;
     lti_status_t rv;
     int rc;
 
-    LOCK(q);
     if ((st = stmt(q, which, err)) == NULL) {
-        UNLOCK(q);
         return LTI_ERR_STORE;
     }
     bind_text(st, 1, state);
@@ -2275,20 +2339,45 @@ static lti_status_t state_read(lti_store_t *s, int which, apr_pool_t *p, const c
         rv = db_err(q, err, "state read");
     }
     done(st);
-    UNLOCK(q);
     return rv;
 }
 
 static lti_status_t sq_state_take(lti_store_t *s, apr_pool_t *p, const char *state,
                                   int64_t now, lti_login_state_t *out, lti_err_t *err)
 {
-    return state_read(s, ST_STATE_TAKE, p, state, now, out, err);
+    sq_t *q = s->impl;
+    lti_status_t rv;
+
+    LOCK(q);
+    rv = state_read_locked(q, ST_STATE_TAKE, p, state, now, out, err);
+    UNLOCK(q);
+    return rv;
 }
 
+/* With pf, one snapshot (and one turn of the connection) for what a launch reads first. */
 static lti_status_t sq_state_get(lti_store_t *s, apr_pool_t *p, const char *state,
-                                 int64_t now, lti_login_state_t *out, lti_err_t *err)
+                                 int64_t now, lti_login_state_t *out, lti_platform_t *pf,
+                                 lti_err_t *err)
 {
-    return state_read(s, ST_STATE_GET, p, state, now, out, err);
+    sq_t *q = s->impl;
+    lti_status_t rv;
+    int begun;
+
+    LOCK(q);
+    begun = pf != NULL && read_begin(q);
+    rv = state_read_locked(q, ST_STATE_GET, p, state, now, out, err);
+    if (rv == LTI_OK && pf != NULL) {
+        memset(pf, 0, sizeof(*pf));
+        rv = platform_by_id_locked(q, p, out->platform_id, pf, err);
+        if (rv == LTI_ERR_NOT_FOUND) {
+            memset(pf, 0, sizeof(*pf));
+            lti_err_clear(err);
+            rv = LTI_OK;
+        }
+    }
+    read_end(q, begun);
+    UNLOCK(q);
+    return rv;
 }
 
 static lti_status_t sq_jwks_get(lti_store_t *s, apr_pool_t *p, int64_t platform_id,
@@ -3010,6 +3099,27 @@ static lti_status_t on_launch_locked(sq_t *q, apr_pool_t *p, int64_t person, int
     return LTI_OK;
 }
 
+/* Whether a launch of link_pk by person has progress work (lti_store_progress_on_launch):
+ * kept rows for the person, or a course result the link has not been sent.  *kept and
+ * *course are what it read.  Lock held, in a snapshot or a transaction. */
+static lti_status_t progress_due_locked(sq_t *q, apr_pool_t *p, int64_t person_id,
+                                        int64_t link_pk, apr_array_header_t **kept,
+                                        const char **course, int *due, lti_err_t *err)
+{
+    lti_status_t rv = kept_locked(q, p, person_id, kept, err);
+    int behind = 0;
+
+    *course = NULL;
+    if (rv == LTI_OK) {
+        rv = link_course_locked(q, p, link_pk, course, err);
+    }
+    if (rv == LTI_OK && *course != NULL && (*kept)->nelts == 0) {
+        rv = link_behind_locked(q, p, person_id, *course, link_pk, &behind, err);
+    }
+    *due = rv == LTI_OK && ((*kept)->nelts > 0 || behind);
+    return rv;
+}
+
 static lti_status_t sq_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t person_id,
                                           int64_t link_pk, int64_t now, lti_result_fn *fn,
                                           void *baton, lti_progress_stats_t *stats,
@@ -3020,22 +3130,16 @@ static lti_status_t sq_progress_on_launch(lti_store_t *s, apr_pool_t *p, int64_t
     apr_array_header_t *kept;
     const char *course = NULL;
     lti_status_t rv;
-    int behind = 0, begun;
+    int due = 0, begun;
 
     apr_pool_create(&tmp, p);
     LOCK(q);
     /* Reads first, in one snapshot: most launches have nothing to apply and nothing to
      * send. */
     begun = read_begin(q);
-    rv = kept_locked(q, tmp, person_id, &kept, err);
-    if (rv == LTI_OK) {
-        rv = link_course_locked(q, tmp, link_pk, &course, err);
-    }
-    if (rv == LTI_OK && course != NULL && kept->nelts == 0) {
-        rv = link_behind_locked(q, tmp, person_id, course, link_pk, &behind, err);
-    }
+    rv = progress_due_locked(q, tmp, person_id, link_pk, &kept, &course, &due, err);
     read_end(q, begun);
-    if (rv == LTI_OK && (kept->nelts > 0 || behind)) {
+    if (rv == LTI_OK && due) {
         rv = begin_full(q, err);
         if (rv == LTI_OK) {
             /* Read again inside the transaction: another process may have been first. */

@@ -341,7 +341,8 @@ static int lti1p1_identity(request_rec *r, lti_store_t *store, const lti_platfor
  * no value for it (SPEC.md, Cookies): a 401 page that offers to open the activity in a new
  * window, where the tool is not a third party; the state is spent, an audit row says why,
  * nothing else is stored. */
-static int cookie_blocked(request_rec *r, lti_store_t *store, const lti_login_state_t *ls)
+static int cookie_blocked(request_rec *r, lti_store_t *store, const lti_login_state_t *ls,
+                          const lti_platform_t *pf)
 {
     const char *lang = lti_lang_of(apr_table_get(r->headers_in, "Accept-Language"));
     const char *text = ls->storage_target
@@ -354,13 +355,11 @@ static int cookie_blocked(request_rec *r, lti_store_t *store, const lti_login_st
                              "in a new window.";
     const char *again = ls->relaunch;
     lti_login_state_t gone;
-    lti_platform_t pf;
     lti_err_t err;
 
     lti_store_state_take(store, r->pool, ls->state, ptech_now(), &gone, &err);
-    if (again == NULL
-        && lti_store_platform_by_id(store, r->pool, ls->platform_id, &pf, &err) == LTI_OK) {
-        again = ptech_origin_of(r->pool, pf.issuer);
+    if (again == NULL && pf->id != 0) {
+        again = ptech_origin_of(r->pool, pf->issuer);
     }
     lti_store_audit_add(store, ptech_now(), HTTP_UNAUTHORIZED, "lti13_state_no_cookie", r->uri,
                         r->useragent_ip, text, &err);
@@ -387,15 +386,12 @@ static int cookie_blocked(request_rec *r, lti_store_t *store, const lti_login_st
  * posts the launch again with it as lti_storage_value.  Nothing is stored or spent here;
  * the id_token stays in the page's form, never in a URL. */
 static int storage_get_page(request_rec *r, lti_store_t *store, const lti_login_state_t *ls,
-                            const char *token)
+                            const lti_platform_t *pf, const char *token)
 {
-    lti_platform_t pf;
-    lti_err_t err;
     const char *origin;
 
-    if (lti_store_platform_by_id(store, r->pool, ls->platform_id, &pf, &err) != LTI_OK
-        || (origin = ptech_origin_of(r->pool, pf.auth_url)) == NULL) {
-        return cookie_blocked(r, store, ls);
+    if (pf->id == 0 || (origin = ptech_origin_of(r->pool, pf->auth_url)) == NULL) {
+        return cookie_blocked(r, store, ls, pf);
     }
     ptech_page_begin(r, NULL, "Open P-Tech", NULL);
     ap_rvputs(r, "<div id=\"ptech-storage\" data-mode=\"get\" data-target=\"",
@@ -497,9 +493,10 @@ int ptech_handle_launch13(request_rec *r)
                     token ? "state" : "id_token");
         return refuse(r, &err);
     }
-    /* The state is single use: read here, then consumed in the launch's own transaction
-     * (one commit less per launch), or deleted when the launch is refused. */
-    if (lti_store_state_get(store, r->pool, state, now, &ls, &err) != LTI_OK) {
+    /* The state is single use: read here (with its platform, in one snapshot), then
+     * consumed in the launch's own transaction (one commit less per launch), or deleted when
+     * the launch is refused. */
+    if (lti_store_state_get(store, r->pool, state, now, &ls, &pf, &err) != LTI_OK) {
         if (err.status == LTI_ERR_EXPIRED) {
             return refuse_spent(r, store, state, &err);
         }
@@ -516,7 +513,7 @@ int ptech_handle_launch13(request_rec *r)
     stored = lti_kv_get(kv, "lti_storage_value");
     if (cookie == NULL && ls.storage_target != NULL) {
         if (stored == NULL) {
-            return storage_get_page(r, store, &ls, token);
+            return storage_get_page(r, store, &ls, &pf, token);
         }
         if (lti_kv_count(kv, "lti_storage_value") == 1 && *stored != '\0') {
             cookie = stored;
@@ -524,7 +521,7 @@ int ptech_handle_launch13(request_rec *r)
         }
     }
     if (cookie == NULL) {
-        return cookie_blocked(r, store, &ls);
+        return cookie_blocked(r, store, &ls, &pf);
     }
     if (!lti_ct_streq(lti_sha256_hex(r->pool, cookie, strlen(cookie)), ls.browser)) {
         lti_err_set(&err, LTI_ERR_FORBIDDEN, "lti13_state_mismatch",
@@ -536,7 +533,9 @@ int ptech_handle_launch13(request_rec *r)
     if (lti_jwt_parse(r->pool, token, strlen(token), &jwt, &err) != LTI_OK) {
         return refuse_spent(r, store, state, &err);
     }
-    if (lti_store_platform_by_id(store, r->pool, ls.platform_id, &pf, &err) != LTI_OK) {
+    if (pf.id == 0) {
+        lti_err_set(&err, LTI_ERR_NOT_FOUND, "platform_unknown",
+                    "the platform of this login was removed");
         return refuse_spent(r, store, state, &err);
     }
     memset(&http, 0, sizeof(http));
@@ -558,6 +557,9 @@ int ptech_handle_launch13(request_rec *r)
     if (lti_launch13_validate(r->pool, jwt->claims, &exp, &l, &err) != LTI_OK) {
         return refuse_spent(r, store, state, &err);
     }
+    /* l holds copies of what is used from here on: the token's trees are freed while they
+     * are still in the cache, not with the request. */
+    lti_jwt_release(r->pool, jwt);
     for (int i = 0; i < pf.deployments->nelts && !known; i++) {
         known = strcmp(APR_ARRAY_IDX(pf.deployments, i, const char *), l.deployment_id) == 0;
     }

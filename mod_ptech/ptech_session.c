@@ -110,6 +110,7 @@ int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *re
     lti_err_t err;
 
     lti_err_clear(&err);
+    rec->pool = r->pool;
     if (ptech_session_new(r, &sid, rec, &err) != LTI_OK
         || lti_store_launch_record(store, rec, &ids, &err) != LTI_OK) {
         if (rec->login_state != NULL) {
@@ -127,9 +128,11 @@ int ptech_launch_finish(request_rec *r, lti_store_t *store, lti_launch_rec_t *re
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "PT00030: LTI %s launch of link %"
                   APR_INT64_T_FMT " by person %" APR_INT64_T_FMT, rec->version,
                   (apr_int64_t)ids.link_pk, (apr_int64_t)ids.person_id);
-    /* Progress kept for this learner, and a result this link has not had yet, go out now;
-     * a failure here does not fail the launch (the next launch tries again). */
-    if (lti_store_progress_on_launch(store, r->pool, ids.person_id, ids.link_pk, rec->now,
+    /* Progress kept for this learner, and a result this link has not had yet, go out now
+     * (the launch's transaction said whether there are any); a failure here does not fail
+     * the launch (the next launch tries again). */
+    if (ids.progress_due
+        && lti_store_progress_on_launch(store, r->pool, ids.person_id, ids.link_pk, rec->now,
                                      lti_progress_result_fn, ptech_cfg(r->server)->catalog,
                                      NULL, &err) != LTI_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PT00063: progress after a launch: %s",

@@ -74,6 +74,7 @@ static lti_launch_ids_t launch(apr_pool_t *p, lti_store_t *s, const char *user,
     r.csrf = "csrf";
     r.session_expires = NOW + 3600;
     r.now = NOW;
+    r.pool = p;
     if (lti_store_launch_record(s, &r, &ids, &err) != LTI_OK) {
         fail_msg("launch: %s", err.text);
     }
@@ -291,16 +292,21 @@ static void test_kept_until_launch(void **state)
 
     assert_int_equal(st.kept, 1);
     assert_int_equal(list(p, s, NULL)->nelts, 0);
+    /* Someone with nothing kept and no result: the launch itself says there is no work. */
+    assert_int_equal(launch(p, s, "other", "L1", "https://lms.example/o").progress_due, 0);
     ids = launch(p, s, "late", "L1", "https://lms.example/o");
+    assert_int_equal(ids.progress_due, 1);
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
                                                   unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.applied, 1);
     assert_int_equal(st.queued, 1);
     /* Applied once: a second launch finds nothing to do; a new link gets the result. */
+    assert_int_equal(launch(p, s, "late", "L1", "https://lms.example/o").progress_due, 0);
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
                                                   unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.applied + st.queued, 0);
     ids = launch(p, s, "late", "L2", "https://lms.example/o");
+    assert_int_equal(ids.progress_due, 1);
     assert_int_equal(lti_store_progress_on_launch(s, p, ids.person_id, ids.link_pk, NOW,
                                                   unit_newest_result, NULL, &st, &err), LTI_OK);
     assert_int_equal(st.queued, 1);

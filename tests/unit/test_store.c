@@ -1637,7 +1637,7 @@ static void test_login_states(void **state)
     ls.relaunch = MOODLE "/mod/lti/launch.php?id=3";
     assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
     memset(&got, 0, sizeof(got));
-    assert_int_equal(lti_store_state_get(s, p, "st-storage", NOW + 1, &got, &err), LTI_OK);
+    assert_int_equal(lti_store_state_get(s, p, "st-storage", NOW + 1, &got, NULL, &err), LTI_OK);
     assert_string_equal(got.storage_target, "post_message_forwarding");
     assert_string_equal(got.relaunch, MOODLE "/mod/lti/launch.php?id=3");
     assert_int_equal(lti_store_state_take(s, p, "st-storage", NOW + 1, &got, &err), LTI_OK);
@@ -1692,9 +1692,11 @@ static void test_login_states(void **state)
  * carrying one state, the second is refused and leaves nothing behind. */
 static void test_state_consumed_by_launch(void **state)
 {
+    static const char *const deps[] = {"dep-1"};
     apr_pool_t *p;
     const char *path;
     lti_store_t *s;
+    lti_platform_t pf;
     lti_login_state_t ls, got;
     lti_launch_rec_t r;
     lti_launch_ids_t ids;
@@ -1713,16 +1715,21 @@ static void test_state_consumed_by_launch(void **state)
     ls.expires = NOW + 600;
     assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
 
-    /* Read twice: still there. */
+    /* Read twice: still there; with its platform the second time, in the same snapshot. */
     memset(&got, 0, sizeof(got));
-    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, &err), LTI_OK);
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, NULL, &err), LTI_OK);
     assert_string_equal(got.nonce, "nonce-9");
     assert_string_equal(got.browser, "cookie-hash");
     assert_true(got.platform_id == ls.platform_id && got.expires == NOW + 600);
-    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, &err), LTI_OK);
-    assert_int_equal(lti_store_state_get(s, p, "st-8", NOW + 1, &got, &err),
+    memset(&pf, 0xff, sizeof(pf));
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 1, &got, &pf, &err), LTI_OK);
+    assert_true(pf.id == ls.platform_id);
+    assert_string_equal(pf.issuer, MOODLE);
+    assert_string_equal(pf.client_id, "c1");
+    assert_deployments(pf.deployments, deps, 1);
+    assert_int_equal(lti_store_state_get(s, p, "st-8", NOW + 1, &got, &pf, &err),
                      LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 600, &got, &err),
+    assert_int_equal(lti_store_state_get(s, p, "st-9", NOW + 600, &got, &pf, &err),
                      LTI_ERR_EXPIRED);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 1);
 
