@@ -225,14 +225,15 @@ static lti_status_t get_json(apr_pool_t *p, const json_t *claims, const char *ke
 }
 
 /* The service and custom claims a resource link keeps, as one JSON text built straight from
- * the parsed claims (types were checked by the caller). */
+ * the parsed claims (types were checked by the caller).  Not the basic outcome claim: its
+ * sourcedid is the learner's (Moodle's also changes with every launch), kept per member;
+ * on the link it would rewrite the row at every launch of another learner. */
 static lti_status_t link_claims(apr_pool_t *p, const json_t *claims, lti_launch13_t *l,
                                 lti_err_t *err)
 {
     static const struct {
         const char *key, *claim;
-    } parts[] = {{"ags", CLAIM_AGS}, {"basicoutcome", CLAIM_BO}, {"custom", CLAIM_CUSTOM},
-                 {"nrps", CLAIM_NRPS}};
+    } parts[] = {{"ags", CLAIM_AGS}, {"custom", CLAIM_CUSTOM}, {"nrps", CLAIM_NRPS}};
     json_t *o = json_object();
     lti_status_t st = LTI_OK;
 

@@ -36,8 +36,9 @@ typedef struct lti_launch13_t {
     const char *platform_guid;
     const char *deep_link_json;   /* deep_linking_settings as JSON text */
     const char *lti1p1_json;      /* the lti1p1 migration claim as JSON text */
-    /* What a resource link keeps for use without a live session: {"ags", "nrps",
-     * "basicoutcome", "custom"} as present, compact with sorted keys (NULL when none). */
+    /* What a resource link keeps for use without a live session: {"ags", "custom", "nrps"}
+     * as present, in that order, compact (NULL when none).  The basic outcome claim is the
+     * learner's, not the link's: it goes to result_sourcedid and outcome_url. */
     const char *link_claims_json;
     const char *result_sourcedid, *outcome_url;   /* from the basic outcome claim */
 } lti_launch13_t;

@@ -2551,8 +2551,8 @@ static const char *link_kind(const char *tenant, const char *sourcedid, const ch
     if (tenant != NULL && strncmp(tenant, "lti11:", 6) == 0) {
         return sourcedid != NULL && url != NULL ? "lti11" : NULL;
     }
-    /* The launch keeps the AGS claim as "ags", first of the sorted keys; a claim under its
-     * full name is also read (links stored before that). */
+    /* The launch keeps the AGS claim as "ags", its first key; a claim under its full name is
+     * also read (links stored before that). */
     if (tenant != NULL && strncmp(tenant, "lti13:", 6) == 0 && claims != NULL
         && (strncmp(claims, "{\"ags\":{", 8) == 0
             || strstr(claims, "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint") != NULL)) {

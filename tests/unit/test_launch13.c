@@ -85,8 +85,8 @@ static void assert_json_has(const char *json, const char *key)
     json_decref(v);
 }
 
-/* Asserts that the link's claims (l->link_claims_json) hold part ("ags", "nrps",
- * "basicoutcome", "custom") with key in it; key NULL: part is absent. */
+/* Asserts that the link's claims (l->link_claims_json) hold part ("ags", "nrps", "custom")
+ * with key in it; key NULL: part is absent. */
 static void assert_link_claim(const lti_launch13_t *l, const char *part, const char *key)
 {
     json_t *v, *o;
@@ -151,13 +151,14 @@ static void test_moodle_student(void **state)
     assert_string_equal(l.platform_guid, "164355eec65ca206ae8d3cb3fd415fc7");
     assert_link_claim(&l, "ags", "lineitem");
     assert_link_claim(&l, "nrps", "context_memberships_url");
-    assert_link_claim(&l, "basicoutcome", "lis_outcome_service_url");
+    assert_link_claim(&l, "basicoutcome", NULL);     /* the learner's: see below */
     assert_null(l.deep_link_json);
     assert_null(l.lti1p1_json);
-    /* What the link keeps: the four claims under short names, sorted, compact. */
+    /* What the link keeps: three claims under short names, AGS first, compact; the basic
+     * outcome claim goes to the learner's grade target instead. */
     assert_non_null(l.link_claims_json);
     assert_true(strstr(l.link_claims_json, "{\"ags\":{") == l.link_claims_json);
-    assert_non_null(strstr(l.link_claims_json, "},\"basicoutcome\":{"));
+    assert_null(strstr(l.link_claims_json, "basicoutcome"));
     assert_non_null(strstr(l.link_claims_json, "},\"custom\":{"));
     assert_non_null(strstr(l.link_claims_json, "},\"nrps\":{"));
     assert_null(strchr(l.link_claims_json, '\n'));
