@@ -17,11 +17,18 @@
 #include "lti_report.h"
 #include "lti_util.h"
 
+/* SHA-256 fetched once (lti_init): EVP_sha256() makes every digest fetch it from the
+ * provider store again, under its locks, and a launch hashes twice. */
+static EVP_MD *sha256_md;
+
 void lti_init(void)
 {
     /* No OpenSSL atexit handler: httpd children can exit from a signal handler, where
      * freeing OpenSSL's state in the middle of an interrupted malloc aborts the process. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+    if (sha256_md == NULL) {
+        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
     xmlInitParser();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     lti_report_tz_init();
@@ -244,7 +251,7 @@ const char *lti_sha256_hex(apr_pool_t *p, const void *buf, size_t len)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    if (EVP_Digest(buf, len, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1) {
         return NULL;
     }
     return lti_hex(p, md, mdlen);

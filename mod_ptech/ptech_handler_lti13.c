@@ -175,7 +175,7 @@ int ptech_handle_login(request_rec *r)
     lti_store_t *store = ptech_store(r);
     apr_array_header_t *kv;
     const char *iss, *hint, *target, *msg_hint, *client_id, *state, *nonce, *secret, *loc;
-    const char *storage, *auth_origin;
+    const char *storage, *auth_origin, *rnd;
     lti_platform_t pf;
     lti_login_state_t ls;
     lti_err_t err;
@@ -219,12 +219,14 @@ int ptech_handle_login(request_rec *r)
                                              ptech_base_url(r), PTECH_PREFIX),
                                 "lti13_target_link_uri", 1);
     }
-    /* state: time-ordered like session ids; its cookie's value binds it to this browser. */
-    state = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%s", (apr_int64_t)now,
-                         lti_random_hex(r->pool, 16));
-    nonce = lti_random_hex(r->pool, 16);
-    secret = lti_random_hex(r->pool, 32);
-    if (nonce == NULL || secret == NULL || strlen(state) < 20) {
+    /* state: time-ordered like session ids; its cookie's value binds it to this browser.
+     * One draw of 64 random bytes: 16 for the state, 16 for the nonce, 32 for the cookie. */
+    rnd = lti_random_hex(r->pool, 64);
+    state = rnd ? apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%.32s", (apr_int64_t)now, rnd)
+                : NULL;
+    nonce = rnd ? apr_pstrndup(r->pool, rnd + 32, 32) : NULL;
+    secret = rnd ? rnd + 64 : NULL;
+    if (state == NULL || nonce == NULL || secret == NULL) {
         return ptech_error_page(r, HTTP_INTERNAL_SERVER_ERROR, NULL, "No randomness available.",
                                 "random_failed", 0);
     }
