@@ -34,7 +34,7 @@ WARMUP, MORE, LAST = 10000, 100000, 50000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 # The two drain-comparison launch rounds (5 s each, to keep pre-signing short): pre-signed
 # launches for each, after the lines the rounds above use.
-PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "45000"))
+PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "60000"))
 COURSE = "cybersecurity-fundamentals"
 LEARNERS, LINKS = 5000, 10     # as presign.py makes them: 50,000 (learner, link) pairs
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef"
