@@ -992,6 +992,51 @@ class Platform(MockServer):
         return p
 
 
+class TokenPlatform(Platform):
+    """The platform plus Moodle's token endpoint (mod/lti/token.php): OAuth 2 client
+    credentials whose client assertion is verified with the tool's JWKS (tool_jwks, from
+    GET /ptech/jwks, PyJWT) and must ask for required_scope.  Issued tokens are in tokens,
+    refused requests (reasons) in bad."""
+
+    required_scope = None
+
+    def __init__(self):
+        super().__init__()
+        self.tool_jwks = None
+        self.lock2 = threading.Lock()
+        self.tokens, self.bad = [], []
+        self.routes[self.TOKEN] = self._token
+
+    def _token(self, query, handler):
+        body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
+        try:
+            assert form["grant_type"] == "client_credentials", form
+            assert form["client_assertion_type"] == \
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", form
+            assertion = form["client_assertion"]
+            kid = pyjwt.get_unverified_header(assertion)["kid"]
+            jwk = [k for k in self.tool_jwks["keys"] if k["kid"] == kid]
+            assert jwk, "unknown kid %s" % kid
+            key = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk[0]))
+            c = pyjwt.decode(assertion, key, algorithms=["RS256"], audience=self.token_url,
+                             issuer=self.client_id)
+            assert c["sub"] == self.client_id and c["jti"], c
+            assert c["exp"] - c["iat"] <= 300, c
+            assert self.required_scope in form["scope"].split(), form
+        except Exception as e:          # noqa: BLE001 -- recorded, refused as Moodle does
+            with self.lock2:
+                self.bad.append(repr(e))
+            return 400, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
+        token = uuid.uuid4().hex
+        with self.lock2:
+            self.tokens.append(token)
+        # Moodle labels its JSON text/html.
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, json.dumps(
+            {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+             "scope": form["scope"]})
+
+
 def html_escape(s):
     return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))

@@ -5,11 +5,7 @@ linked by Link rel="next" (Moodle's typographic quotes on one of them); the inst
 shows every active member on its first load, learners who never launched included, names
 escaped, the roster's email the newest."""
 import json
-import threading
-import urllib.parse
-import uuid
 
-import jwt as pyjwt
 import pytest
 
 import ptechtest as pt
@@ -38,43 +34,20 @@ PAGES = [
 ]
 
 
-class NrpsPlatform(pt.Platform):
-    """The platform plus Moodle's token endpoint and its memberships service, in pages."""
+class NrpsPlatform(pt.TokenPlatform):
+    """The platform plus Moodle's token endpoint (ptechtest.TokenPlatform) and its
+    memberships service, in pages."""
+
+    required_scope = SCOPE
 
     def __init__(self):
         super().__init__()
-        self.tool_jwks = None
-        self.lock2 = threading.Lock()
-        self.tokens, self.bad, self.pages = [], [], []
-        self.routes[self.TOKEN] = self._token
+        self.pages = []
         self.routes[MEMBERSHIPS] = self._members
 
     @property
     def memberships_url(self):
         return self.base + MEMBERSHIPS
-
-    def _token(self, query, handler):
-        body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
-        form = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
-        try:
-            assert form["grant_type"] == "client_credentials", form
-            assertion = form["client_assertion"]
-            kid = pyjwt.get_unverified_header(assertion)["kid"]
-            jwk = [k for k in self.tool_jwks["keys"] if k["kid"] == kid]
-            assert jwk, "unknown kid %s" % kid
-            key = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk[0]))
-            pyjwt.decode(assertion, key, algorithms=["RS256"], audience=self.token_url,
-                         issuer=self.client_id)
-            assert form["scope"].split() == [SCOPE], form
-        except Exception as e:          # noqa: BLE001 -- recorded, refused as Moodle does
-            with self.lock2:
-                self.bad.append(repr(e))
-            return 400, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
-        token = uuid.uuid4().hex
-        with self.lock2:
-            self.tokens.append(token)
-        return 200, {"Content-Type": "text/html; charset=utf-8"}, json.dumps(
-            {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": SCOPE})
 
     def _members(self, query, handler):
         q = dict(query)

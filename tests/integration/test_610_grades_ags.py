@@ -4,13 +4,9 @@ assertion JWT against the tool's JWKS (GET /ptech/jwks, PyJWT), a line item cont
 a scores endpoint that record what arrives."""
 import datetime
 import json
-import threading
 import time
 import types
-import urllib.parse
-import uuid
 
-import jwt as pyjwt
 import pytest
 
 import ptechtest as pt
@@ -25,52 +21,21 @@ LINEITEM = LINEITEMS + "/3/lineitem"
 SCORES = LINEITEM + "/scores"
 
 
-class AgsPlatform(pt.Platform):
-    """The platform plus Moodle's token endpoint and AGS services.  score_script: HTTP
-    statuses the scores endpoint answers first, in order (then 200)."""
+class AgsPlatform(pt.TokenPlatform):
+    """The platform plus Moodle's token endpoint (ptechtest.TokenPlatform) and AGS
+    services.  score_script: HTTP statuses the scores endpoint answers first, in order (then
+    200)."""
 
     # The scope a token request must ask for (test_615: the basic outcome scope).
     required_scope = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 
     def __init__(self):
         super().__init__()
-        self.tool_jwks = None
-        self.lock2 = threading.Lock()
-        self.tokens, self.bad, self.scores, self.score_auth = [], [], [], []
+        self.scores, self.score_auth = [], []
         self.score_script = []
         self.created = []
-        self.routes[self.TOKEN] = self._token
         self.routes[LINEITEMS] = self._lineitems
         self.routes[SCORES] = self._scores
-
-    def _token(self, query, handler):
-        body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
-        form = dict(urllib.parse.parse_qsl(body.decode("utf-8")))
-        try:
-            assert form["grant_type"] == "client_credentials", form
-            assert form["client_assertion_type"] == \
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", form
-            assertion = form["client_assertion"]
-            kid = pyjwt.get_unverified_header(assertion)["kid"]
-            jwk = [k for k in self.tool_jwks["keys"] if k["kid"] == kid]
-            assert jwk, "unknown kid %s" % kid
-            key = pyjwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk[0]))
-            c = pyjwt.decode(assertion, key, algorithms=["RS256"], audience=self.token_url,
-                             issuer=self.client_id)
-            assert c["sub"] == self.client_id and c["jti"], c
-            assert c["exp"] - c["iat"] <= 300, c
-            assert self.required_scope in form["scope"].split(), form
-        except Exception as e:          # noqa: BLE001 -- recorded, refused as Moodle does
-            with self.lock2:
-                self.bad.append(repr(e))
-            return 400, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
-        token = uuid.uuid4().hex
-        with self.lock2:
-            self.tokens.append(token)
-        # Moodle labels its JSON text/html.
-        return 200, {"Content-Type": "text/html; charset=utf-8"}, json.dumps(
-            {"access_token": token, "token_type": "Bearer", "expires_in": 3600,
-             "scope": form["scope"]})
 
     def _lineitems(self, query, handler):
         """GET: none found; POST: the line item is created (as lineitems/3)."""
