@@ -143,7 +143,7 @@ run-tests: run-units run-integration
 run-units:
 	@PTECH_BUILD=$(B) tools/run-units.sh $(UNIT_BIN)
 
-# Under SANITIZE=1 the integration tests run under the event MPM only (CI time).
+# Under SANITIZE=1 the integration tests run under both MPMs too, with libasan preloaded.
 run-integration:
 	cd tests/integration && PTECH_BUILD=$(abspath $(B)) PTECH_SANITIZE=$(SANITIZE) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .

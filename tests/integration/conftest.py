@@ -1,4 +1,4 @@
-"""pytest harness: real httpd servers (prefork and event, or event only under ASan) with
+"""pytest harness: real httpd servers (prefork and event, under ASan too) with
 mod_ptech, each test on a clean store, and the error log checked after every test.
 
 Fixtures:
