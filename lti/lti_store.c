@@ -135,6 +135,17 @@ lti_status_t lti_store_purge(lti_store_t *s, int64_t now, int *nonces, int *sess
     return logged("purge", rv, err);
 }
 
+lti_status_t lti_store_checkpoint(lti_store_t *s, lti_store_ckpt_t *out, lti_err_t *err)
+{
+    lti_store_ckpt_t c = {0, 0, 0};
+    lti_status_t rv = s->ops->checkpoint ? s->ops->checkpoint(s, &c, err) : LTI_OK;
+
+    if (out) {
+        *out = c;
+    }
+    return logged("checkpoint", rv, err);
+}
+
 lti_status_t lti_store_audit_add(lti_store_t *s, int64_t at, int http_status,
                                  const char *reason, const char *scope, const char *remote,
                                  const char *detail, lti_err_t *err)

@@ -301,6 +301,13 @@ typedef struct lti_demo_grade_t {
     int count;                  /* how many times it arrived */
 } lti_demo_grade_t;
 
+/* What lti_store_checkpoint did (pages of the store's log). */
+typedef struct lti_store_ckpt_t {
+    int logged;         /* in the log when it ran */
+    int copied;         /* of those, now in the main file */
+    int restarted;      /* the next write starts the log again from its beginning */
+} lti_store_ckpt_t;
+
 typedef struct lti_store_ops_t {
     const char *name;
     void (*close)(lti_store_t *s);
@@ -321,6 +328,8 @@ typedef struct lti_store_ops_t {
                               int64_t expires, lti_err_t *err);
     lti_status_t (*purge)(lti_store_t *s, int64_t now, int *nonces, int *sessions,
                           lti_err_t *err);
+    /* NULL for a backend with nothing to move (lti_store_checkpoint then does nothing). */
+    lti_status_t (*checkpoint)(lti_store_t *s, lti_store_ckpt_t *out, lti_err_t *err);
     lti_status_t (*audit_add)(lti_store_t *s, int64_t at, int http_status, const char *reason,
                               const char *scope, const char *remote, const char *detail,
                               lti_err_t *err);
@@ -500,6 +509,12 @@ lti_status_t lti_store_nonce_use(lti_store_t *s, const char *scope, const char *
 /* Deletes expired nonces and sessions; counts (may be NULL) tell how many. */
 lti_status_t lti_store_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
                              lti_err_t *err);
+
+/* Moves what the store has logged into its main file, in the caller's thread, so that
+ * requests do not do it (SQLite: the WAL's checkpoint and its fsyncs; a backend with no
+ * such work does nothing).  Meant for one background thread, on its own store handle,
+ * every second or so; out may be NULL. */
+lti_status_t lti_store_checkpoint(lti_store_t *s, lti_store_ckpt_t *out, lti_err_t *err);
 
 /* Appends a refusal to the audit log.  detail must hold no secret or token. */
 lti_status_t lti_store_audit_add(lti_store_t *s, int64_t at, int http_status,

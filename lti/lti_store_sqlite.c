@@ -1384,6 +1384,52 @@ static lti_status_t sq_nonce_use(lti_store_t *s, const char *scope, const char *
     return rv;
 }
 
+/* How long a RESTART checkpoint may wait (for the write lock, then for readers), in
+ * half-millisecond polls: while it waits for readers it holds the write lock, so writers
+ * wait too.  Past that it gives up and the next call tries again. */
+#define RESTART_POLLS 40
+
+static int restart_wait(void *arg, int count)
+{
+    apr_sleep(500);
+    return count < RESTART_POLLS;
+}
+
+/* A PASSIVE pass copies what it can, blocking no one, with its fsyncs in this (a
+ * background) thread rather than in the request whose commit crossed wal_autocheckpoint,
+ * which held its whole child waiting.  Commits made during that pass are copied by a
+ * RESTART pass, short since little is left, which holds writers off meanwhile so that the
+ * next commit starts the WAL from its beginning again: a WAL that only grows makes every
+ * commit dearer (new blocks for the file, more hash tables to search). */
+static lti_status_t sq_checkpoint(lti_store_t *s, lti_store_ckpt_t *out, lti_err_t *err)
+{
+    sq_t *q = s->impl;
+    int logged = 0, copied = 0, rc;
+
+    LOCK(q);
+    rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied);
+    if (rc == SQLITE_OK && copied < logged) {
+        sqlite3_busy_handler(q->db, restart_wait, q);
+        rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_RESTART, &logged,
+                                       &copied);
+        sqlite3_busy_handler(q->db, busy_wait, q);
+        out->restarted = rc == SQLITE_OK;
+    }
+    else {
+        out->restarted = rc == SQLITE_OK && logged > 0 && copied == logged;
+    }
+    /* Busy: another checkpoint ran, or a reader held the RESTART off; not an error. */
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        db_err(q, err, "checkpoint");
+        UNLOCK(q);
+        return LTI_ERR_STORE;
+    }
+    UNLOCK(q);
+    out->logged = logged > 0 ? logged : 0;
+    out->copied = copied > 0 ? copied : 0;
+    return LTI_OK;
+}
+
 static lti_status_t sq_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
                              lti_err_t *err)
 {
@@ -4180,6 +4226,7 @@ static const lti_store_ops_t sqlite_ops = {
     .catalog_current = sq_catalog_current,
     .nonce_use = sq_nonce_use,
     .purge = sq_purge,
+    .checkpoint = sq_checkpoint,
     .audit_add = sq_audit_add,
     .audit_recent = sq_audit_recent,
     .audit_counts = sq_audit_counts,

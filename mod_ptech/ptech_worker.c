@@ -1,8 +1,11 @@
-/* ptech_worker.c -- the grade return drainer.  A mod_watchdog callback per store, in one
- * child of the httpd (a singleton watchdog); the store's drainer claim makes it one per
- * store across several httpd on the same store, and row leases make a crashed holder's rows
- * come back.  Every PTechOutboxPoll it runs lti_outbox_drain (liblti does the work: LTI 1.1
- * Basic Outcomes and AGS scores, whose access tokens it caches for the worker's life). */
+/* ptech_worker.c -- the store's background work: mod_watchdog callbacks per store, each in
+ * one child of the httpd (singleton watchdogs).
+ * - The grade return drainer: the store's drainer claim makes it one per store across
+ *   several httpd on the same store, and row leases make a crashed holder's rows come back.
+ *   Every PTechOutboxPoll it runs lti_outbox_drain (liblti does the work: LTI 1.1 Basic
+ *   Outcomes and AGS scores, whose access tokens it caches for the worker's life).
+ * - The checkpointer: every CHECKPOINT_EVERY, lti_store_checkpoint on its own handle, so
+ *   the store's log is copied back (and fsynced) outside the requests. */
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -34,6 +37,11 @@ APLOG_USE_MODULE(ptech);
 #define BUSY_PAUSE 7
 #define BUSY_PAUSE_MAX apr_time_from_msec(500)
 
+/* A second's commits of launches at full speed make a few thousand WAL pages: copied
+ * back in one short pass each second, the WAL stays small and starts again from its
+ * beginning (the requests' own checkpoint, at 16,000 pages, is only the fallback). */
+#define CHECKPOINT_EVERY apr_time_from_sec(1)
+
 /* How many of httpd's worker slots serve a request now (all children: the scoreboard),
  * not counting idle keep-alive connections.  The watchdog thread has no slot. */
 static int busy_workers(void)
@@ -63,6 +71,7 @@ static int busy_workers(void)
 typedef struct worker_t {
     server_rec *s;
     const char *dsn;
+    int checkpointer;           /* the checkpointer, else the drainer */
     lti_outbox_cfg_t cfg;
     apr_pool_t *pool;           /* ours, from STARTING to STOPPING */
     apr_pool_t *scratch;        /* cleared every round */
@@ -82,13 +91,14 @@ static int worker_open(worker_t *w)
 {
     lti_err_t err;
 
-    if (w->outbox != NULL) {
+    if (w->checkpointer ? w->store != NULL : w->outbox != NULL) {
         return 1;
     }
     if (lti_store_open(w->pool, w->dsn, &w->store, &err) != LTI_OK
-        || lti_outbox_create(w->pool, &w->cfg, &w->outbox, &err) != LTI_OK) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "PT00061: grade return worker: %s",
-                     err.text);
+        || (!w->checkpointer
+            && lti_outbox_create(w->pool, &w->cfg, &w->outbox, &err) != LTI_OK)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "PT00061: %s: %s",
+                     w->checkpointer ? "store checkpointer" : "grade return worker", err.text);
         w->store = NULL;
         w->outbox = NULL;
         return 0;
@@ -129,6 +139,11 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
          * child_init runs before mod_watchdog's). */
         w->cfg.catalog = ptech_cfg(w->s)->catalog;
         worker_open(w);
+        if (w->checkpointer) {
+            /* Not niced: its RESTART pass holds writers off, so it must not be preempted
+             * for long while it does. */
+            break;
+        }
 #ifdef SYS_gettid
         /* Called in the watchdog's own thread, which runs only this callback. */
         if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DRAINER_NICE) != 0) {
@@ -139,6 +154,21 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         break;
     case AP_WATCHDOG_STATE_RUNNING:
         if (w->pool == NULL || !worker_open(w)) {
+            break;
+        }
+        if (w->checkpointer) {
+            lti_store_ckpt_t ck;
+            lti_err_t err;
+
+            if (lti_store_checkpoint(w->store, &ck, &err) != LTI_OK) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, "PT00064: store "
+                             "checkpoint: %s", err.text);
+            }
+            else if (ck.logged > 0) {
+                ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, w->s, "store checkpoint: %d of "
+                             "%d logged pages copied%s", ck.copied, ck.logged,
+                             ck.restarted ? ", log restarts" : "");
+            }
             break;
         }
         /* While the backlog fills whole batches, go on (the watchdog thread is the
@@ -161,7 +191,7 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
         apr_pool_clear(w->scratch);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
-        if (w->store != NULL) {
+        if (w->store != NULL && !w->checkpointer) {
             int released = 0;
 
             /* Hand the drainer role over now (a claim that expired a second ago), so the
@@ -197,7 +227,7 @@ static apr_status_t worker_child_exit(void *data)
         }
         w->stop = 1;
         apr_thread_mutex_lock(w->mutex);
-        if (w->store != NULL) {
+        if (w->store != NULL && !w->checkpointer) {
             int released = 0;
 
             lti_store_outbox_claim_drainer(w->store, w->cfg.owner, ptech_now(), -1, &released,
@@ -271,9 +301,23 @@ int ptech_worker_setup(apr_pool_t *pconf, server_rec *s, int index)
         rv = register_cb(wd, apr_time_from_sec(ptech_cfg_dur(c->outbox_poll, 2)), w,
                          worker_cb);
     }
+    if (rv == APR_SUCCESS) {
+        worker_t *ck = apr_pcalloc(pconf, sizeof(*ck));
+
+        ck->s = s;
+        ck->dsn = c->store_dsn;
+        ck->checkpointer = 1;
+        ck->next = workers;
+        workers = ck;
+        rv = get_instance(&wd, apr_psprintf(pconf, "ptech-checkpoint-%d", index), 0, 1,
+                          pconf);
+        if (rv == APR_SUCCESS) {
+            rv = register_cb(wd, CHECKPOINT_EVERY, ck, worker_cb);
+        }
+    }
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PT00062: cannot start the grade "
-                     "return worker for %s", c->store_dsn);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "PT00062: cannot start the background "
+                     "workers (grade returns, checkpoints) for %s", c->store_dsn);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;

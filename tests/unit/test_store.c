@@ -1,8 +1,8 @@
 /* test_store.c -- the store interface over its SQLite backend: opening, migrations, WAL,
- * consumers, catalog revisions, nonces, purge, audit, launch records, sessions, links, LTI 1.3
- * platforms, tool keys, login states and the platform key cache, and two handles (two
- * processes) on one file.  Each test works in its own database under a temporary folder;
- * sqlite3 is used directly to look behind the interface. */
+ * consumers, catalog revisions, nonces, purge, checkpoints, audit, launch records, sessions,
+ * links, LTI 1.3 platforms, tool keys, login states and the platform key cache, and two
+ * handles (two processes) on one file.  Each test works in its own database under a
+ * temporary folder; sqlite3 is used directly to look behind the interface. */
 #include <ftw.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -804,6 +804,69 @@ static void test_purge(void **state)
     /* People, links and launches are not purged. */
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 2);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 2);
+    apr_pool_destroy(p);
+}
+
+/* The checkpoint copies the WAL into the database file and lets the next commit start
+ * the WAL again from its beginning; a reader still on an older snapshot holds back what it
+ * may still need to read, and the checkpoint gives up on that part (no error) and gets it
+ * on a later call. */
+static void test_checkpoint(void **state)
+{
+    apr_pool_t *p;
+    const char *path;
+    lti_store_t *s;
+    lti_store_ckpt_t ck;
+    lti_err_t err;
+    sqlite3 *reader;
+    sqlite3_stmt *st;
+
+    apr_pool_create(&p, *state);
+    path = db_path(p);
+    s = open_migrated(p, path);
+
+    /* Everything written is copied, and the log starts again. */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(lti_store_audit_add(s, NOW + i, 400, "ckpt", NULL, NULL, NULL, &err),
+                         LTI_OK);
+    }
+    assert_int_equal(lti_store_checkpoint(s, &ck, &err), LTI_OK);
+    assert_true(ck.logged > 0);
+    assert_int_equal(ck.copied, ck.logged);
+    assert_true(ck.restarted);
+    assert_int_equal(lti_store_audit_add(s, NOW + 100, 400, "ckpt", NULL, NULL, NULL, &err),
+                     LTI_OK);
+    assert_int_equal(lti_store_checkpoint(s, &ck, &err), LTI_OK);
+    assert_true(ck.logged > 0 && ck.logged < 10);   /* from the beginning again */
+
+    /* A reader on an older snapshot: the frames written after it stay in the log. */
+    assert_int_equal(sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT COUNT(*) FROM audit", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 21);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(lti_store_audit_add(s, NOW + 200 + i, 400, "ckpt", NULL, NULL, NULL,
+                                             &err), LTI_OK);
+    }
+    assert_int_equal(lti_store_checkpoint(s, &ck, &err), LTI_OK);
+    assert_true(ck.copied < ck.logged);
+    assert_false(ck.restarted);
+    /* The reader still sees its snapshot; once it ends, all is copied. */
+    sqlite3_reset(st);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 21);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    assert_int_equal(lti_store_checkpoint(s, &ck, &err), LTI_OK);
+    assert_int_equal(ck.copied, ck.logged);
+    assert_true(ck.restarted);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM audit"), 41);
+
+    /* out may be NULL. */
+    assert_int_equal(lti_store_checkpoint(s, NULL, &err), LTI_OK);
     apr_pool_destroy(p);
 }
 
@@ -2566,6 +2629,7 @@ int main(void)
         cmocka_unit_test(test_catalog),
         cmocka_unit_test(test_nonce),
         cmocka_unit_test(test_purge),
+        cmocka_unit_test(test_checkpoint),
         cmocka_unit_test(test_audit),
         cmocka_unit_test(test_launch_record),
         cmocka_unit_test(test_person_links),
