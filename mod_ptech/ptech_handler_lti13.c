@@ -14,6 +14,14 @@ APLOG_USE_MODULE(ptech);
 #define LOGIN_MAX_BODY 16384
 #define LAUNCH_MAX_BODY (LTI_JWT_MAX_BYTES + 4096)
 
+/* The random part of a state ("<time>-<random>"), which names its cookie; NULL if none. */
+static const char *state_random(const char *state)
+{
+    const char *dash = strchr(state, '-');
+
+    return dash != NULL && dash[1] != '\0' ? dash + 1 : NULL;
+}
+
 /* The request's parameters: the query for GET, the form body for POST. */
 static lti_status_t read_params(request_rec *r, apr_size_t max, apr_array_header_t **out,
                                 lti_err_t *err)
@@ -219,10 +227,13 @@ int ptech_handle_login(request_rec *r)
                                              ptech_base_url(r), PTECH_PREFIX),
                                 "lti13_target_link_uri", 1);
     }
-    /* state: time-ordered like session ids; its cookie's value binds it to this browser.
-     * One draw of 64 random bytes: 16 for the state, 16 for the nonce, 32 for the cookie. */
+    /* state: the login's time in microseconds, then 16 random bytes.  Time-ordered like
+     * session ids, to the microsecond, so that the states a batch of launches consumes sit
+     * on the same few pages of the store (by the second, each landed on a page of its
+     * own); its cookie's value binds it to this browser.  One draw of 64 random bytes: 16
+     * for the state, 16 for the nonce, 32 for the cookie. */
     rnd = lti_random_hex(r->pool, 64);
-    state = rnd ? apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%.32s", (apr_int64_t)now, rnd)
+    state = rnd ? apr_psprintf(r->pool, "%016" APR_TIME_T_FMT "-%.32s", apr_time_now(), rnd)
                 : NULL;
     nonce = rnd ? apr_pstrndup(r->pool, rnd + 32, 32) : NULL;
     secret = rnd ? rnd + 64 : NULL;
@@ -245,7 +256,8 @@ int ptech_handle_login(request_rec *r)
     if (lti_store_state_put(store, &ls, &err) != LTI_OK) {
         return ptech_lti_error(r, &err, NULL, 0);
     }
-    set_state_cookie(r, apr_pstrcat(r->pool, STATE_COOKIE, state + 11, NULL), secret, ttl);
+    set_state_cookie(r, apr_pstrcat(r->pool, STATE_COOKIE, state_random(state), NULL), secret,
+                     ttl);
     /* Exactly these parameters (Moodle 4.5 breaks on extra ones); lti_message_hint is
      * passed back byte for byte. */
     loc = apr_pstrcat(r->pool, pf.auth_url, strchr(pf.auth_url, '?') ? "&" : "?",
@@ -276,9 +288,9 @@ static const char *state_cookie(request_rec *r, const char *state)
 {
     const char *v = NULL;
 
-    if (strlen(state) < 12
-        || ap_cookie_read(r, apr_pstrcat(r->pool, STATE_COOKIE, state + 11, NULL), &v, 0)
-               != APR_SUCCESS) {
+    if (state_random(state) == NULL
+        || ap_cookie_read(r, apr_pstrcat(r->pool, STATE_COOKIE, state_random(state), NULL), &v,
+                          0) != APR_SUCCESS) {
         return NULL;
     }
     return v;

@@ -8,17 +8,19 @@
 
 APLOG_USE_MODULE(ptech);
 
-/* A session id is "TTTTTTTTTT-<64 hex>": the launch time, then 32 random bytes.  The store
- * keeps "TTTTTTTTTT-<sha256 of the random part>", so a copy of the database opens no
- * session, and keys sort by time: new sessions append to the index instead of landing on a
- * random page (one page write less per launch). */
-#define SID_TIME_LEN 10
-#define SID_LEN (SID_TIME_LEN + 1 + 64)
+/* A session id is "<time>-<64 hex>": the launch time in microseconds (16 digits), then 32
+ * random bytes.  The store keeps "<time>-<sha256 of the random part>", so a copy of the
+ * database opens no session, and keys sort by time: the sessions of a batch of launches
+ * append to the same pages instead of each landing on a random one.  By the second (10
+ * digits, ids made before) they did not, as a second holds thousands; those are still
+ * read. */
+#define SID_TIME_LEN 16
+#define SID_TIME_LEN_OLD 10
 
-static const char *session_key(apr_pool_t *p, const char *sid)
+static const char *session_key(apr_pool_t *p, const char *sid, size_t tlen)
 {
-    return apr_pstrcat(p, apr_pstrndup(p, sid, SID_TIME_LEN + 1),
-                       lti_sha256_hex(p, sid + SID_TIME_LEN + 1, 64), NULL);
+    return apr_pstrcat(p, apr_pstrndup(p, sid, tlen + 1),
+                       lti_sha256_hex(p, sid + tlen + 1, 64), NULL);
 }
 
 lti_status_t ptech_session_new(request_rec *r, const char **sid, lti_launch_rec_t *rec,
@@ -34,8 +36,8 @@ lti_status_t ptech_session_new(request_rec *r, const char **sid, lti_launch_rec_
         return lti_err_set(err, LTI_ERR_CRYPTO, "random_failed", "no randomness available");
     }
     csrf = rnd + 64;
-    id = apr_psprintf(r->pool, "%010" APR_INT64_T_FMT "-%.64s", (apr_int64_t)rec->now, rnd);
-    rec->session_hash = session_key(r->pool, id);
+    id = apr_psprintf(r->pool, "%016" APR_TIME_T_FMT "-%.64s", apr_time_now(), rnd);
+    rec->session_hash = session_key(r->pool, id, SID_TIME_LEN);
     rec->csrf = csrf;
     rec->session_expires = rec->now + ptech_cfg_session_ttl(ptech_cfg(r->server));
     *sid = id;
@@ -64,16 +66,18 @@ lti_status_t ptech_session_get(request_rec *r, lti_store_t *store, lti_session_t
                                lti_err_t *err)
 {
     const char *sid = NULL;
+    size_t tlen = 0;
 
-    if (ap_cookie_read(r, PTECH_SESSION_COOKIE, &sid, 0) != APR_SUCCESS || sid == NULL
-        || strlen(sid) != SID_LEN || sid[SID_TIME_LEN] != '-'
-        || strspn(sid, "0123456789") != SID_TIME_LEN
-        || strspn(sid + SID_TIME_LEN + 1, "0123456789abcdef") != 64) {
+    if (ap_cookie_read(r, PTECH_SESSION_COOKIE, &sid, 0) == APR_SUCCESS && sid != NULL) {
+        tlen = strspn(sid, "0123456789");
+    }
+    if ((tlen != SID_TIME_LEN && tlen != SID_TIME_LEN_OLD) || sid[tlen] != '-'
+        || strlen(sid) != tlen + 1 + 64 || strspn(sid + tlen + 1, "0123456789abcdef") != 64) {
         return lti_err_set(err, LTI_ERR_NOT_FOUND, "session_no_cookie",
                            "no session cookie came with the request");
     }
-    return lti_store_session_get(store, r->pool, session_key(r->pool, sid), ptech_now(), out,
-                                 err);
+    return lti_store_session_get(store, r->pool, session_key(r->pool, sid, tlen), ptech_now(),
+                                 out, err);
 }
 
 int ptech_redirect(request_rec *r, const char *location)

@@ -181,6 +181,18 @@ def sql_query(path, query, args=()):
             con.close()
 
 
+def sql_exec(path, query, args=()):
+    """Runs one change on the SQLite store at path (as another process would); its count."""
+    with as_www_data():
+        con = sqlite3.connect(path, timeout=30)
+        try:
+            n = con.execute(query, args).rowcount
+            con.commit()
+            return n
+        finally:
+            con.close()
+
+
 # ---- catalog ---------------------------------------------------------------------------
 
 class Catalog:

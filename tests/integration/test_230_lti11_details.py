@@ -1,5 +1,6 @@
 """Issue 3, details of LTI 1.1 launches: the time directives, roles, how the form arrives
 (chunked, %20, a query string in the tool URL), cookies among others."""
+import hashlib
 import time
 
 import requests
@@ -131,6 +132,32 @@ def test_233_cookie_among_others(server, consumer, catalog):
     assert '<html lang="en"' in r.text
     r = server.get("/ptech/course", headers={"Accept-Language": "ar-MA"})
     assert r.status_code == 401 and 'dir="rtl"' in r.text
+
+
+def test_236_session_ids_by_the_second(server, consumer, catalog):
+    """Session ids carry their time in microseconds (so the store's keys sort in launch
+    order); ids made before, with the time in seconds, still open their session, and no
+    other shape is looked up."""
+    key, secret = consumer
+    r = server.launch(pt.moodle_params("student", custom_course=catalog.order[0]), key,
+                      secret)
+    sid, _ = pt.parse_cookie(r)
+    t, rnd = sid.split("-")
+    assert len(t) == 16 and t.isdigit() and abs(int(t) / 1e6 - time.time()) < 300
+    assert len(rnd) == 64
+    h = hashlib.sha256(rnd.encode()).hexdigest()
+    assert server.count("sessions", "id_hash = ?", (t + "-" + h,)) == 1
+    # The same session as an id of before: its row under the key of before.
+    old = t[:10] + "-" + rnd
+    assert pt.sql_exec(server.db_path, "UPDATE sessions SET id_hash = ? WHERE id_hash = ?",
+                       (t[:10] + "-" + h, t + "-" + h)) == 1
+    page = server.get("/ptech/course", headers={"Cookie": "ptech_sid=" + old})
+    assert page.status_code == 200, page.text[:2000]
+    assert catalog.title(catalog.order[0], "en") in page.text
+    for bad in (sid, t[:12] + "-" + rnd, t + "-" + rnd[:63], t + "_" + rnd, "-" + rnd,
+                t[:10] + "-" + rnd.upper()):
+        r = server.get("/ptech/course", headers={"Cookie": "ptech_sid=" + bad})
+        assert r.status_code == 401, bad
 
 
 def test_235_error_pages_speak_the_language(server, consumer, catalog):

@@ -39,7 +39,8 @@ def lti13(srv, pf, sub, guid=GUID, mutate=None, full="Amina Bennani", cid=None):
 
 def person_of(srv, sid):
     """The person id of a session (its cookie value)."""
-    key = sid[:11] + hashlib.sha256(sid[11:].encode()).hexdigest()
+    t, rnd = sid.split("-")
+    key = t + "-" + hashlib.sha256(rnd.encode()).hexdigest()
     rows = srv.sql("SELECT person_id FROM sessions WHERE id_hash = ?", (key,))
     assert len(rows) == 1, (sid, rows)
     return rows[0][0]
