@@ -22,7 +22,7 @@
 typedef struct lti_store_t lti_store_t;
 
 /* The schema version this build writes; migrations bring any older store up to it. */
-#define LTI_STORE_SCHEMA_VERSION 12
+#define LTI_STORE_SCHEMA_VERSION 13
 
 typedef struct lti_consumer_t {
     const char *key;
@@ -48,7 +48,8 @@ typedef struct lti_launch_rec_t {
     const char *roles_raw;
     const char *locale;
     const char *result_sourcedid, *outcome_url;   /* 1.1 grade return; may be NULL */
-    const char *session_hash;   /* sha256 hex of the new session id */
+    const char *session_hash;   /* the new session's key: its time, then a hash of its id
+                                 * (see lti_store_purge) */
     const char *csrf;           /* per-session CSRF token */
     const char *lms_origin;     /* scheme://host[:port] of the LMS, for frame-ancestors */
     const char *link_claims;    /* LTI 1.3 service and custom claims (JSON), may be NULL */
@@ -506,7 +507,11 @@ lti_status_t lti_store_catalog_current(lti_store_t *s, apr_pool_t *p, int with_x
 lti_status_t lti_store_nonce_use(lti_store_t *s, const char *scope, const char *nonce,
                                  int64_t expires, lti_err_t *err);
 
-/* Deletes expired nonces and sessions; counts (may be NULL) tell how many. */
+/* Deletes expired nonces, sessions and login states; counts (may be NULL) tell how many
+ * nonces and sessions.  Session keys and login states must begin with their time (fixed
+ * width, so that they sort by it, as mod_ptech makes them): those are deleted from the
+ * oldest up to the first that is still live, and one that expires before an older one (a
+ * shorter TTL) waits until it is at the front. */
 lti_status_t lti_store_purge(lti_store_t *s, int64_t now, int *nonces, int *sessions,
                              lti_err_t *err);
 

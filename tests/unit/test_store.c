@@ -766,7 +766,10 @@ static void test_purge(void **state)
     apr_pool_t *p;
     const char *path;
     lti_store_t *s;
-    lti_launch_rec_t r1 = launch("u1", "ln1", "sess-old"), r2 = launch("u2", "ln2", "sess-new");
+    /* Session keys begin with their time, as mod_ptech makes them. */
+    lti_launch_rec_t r1 = launch("u1", "ln1", "1700000000000001-old"),
+                     r2 = launch("u2", "ln2", "1700000000000002-new"),
+                     r3 = launch("u3", "ln3", "1700000000000003-short");
     lti_launch_ids_t ids;
     lti_session_t sess;
     lti_err_t err;
@@ -783,16 +786,29 @@ static void test_purge(void **state)
     r1.session_expires = NOW - 1;
     r2.nonce_expires = NOW + 100;
     r2.session_expires = NOW + 100;
+    /* Newer than r2 but with a shorter life: it waits until r2 is gone. */
+    r3.nonce_expires = NOW + 100;
+    r3.session_expires = NOW - 1;
     record(s, &r1, &ids);
     record(s, &r2, &ids);
+    record(s, &r3, &ids);
 
     assert_int_equal(lti_store_purge(s, NOW, &nonces, &sessions, &err), LTI_OK);
     assert_int_equal(nonces, 2);     /* "old" and r1's */
     assert_int_equal(sessions, 1);   /* r1's */
-    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"), 3);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"), 4);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces WHERE nonce = 'edge'"), 1);
-    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 1);
-    assert_int_equal(lti_store_session_get(s, p, "sess-new", NOW, &sess, &err), LTI_OK);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 2);
+    assert_int_equal(lti_store_session_get(s, p, "1700000000000002-new", NOW, &sess, &err),
+                     LTI_OK);
+    /* Kept, but no session for anyone. */
+    assert_int_equal(lti_store_session_get(s, p, "1700000000000003-short", NOW, &sess, &err),
+                     LTI_ERR_NOT_FOUND);
+    /* Once r2 has expired too, both go. */
+    assert_int_equal(lti_store_purge(s, NOW + 101, &nonces, &sessions, &err), LTI_OK);
+    assert_int_equal(nonces, 4);     /* "edge", "new", r2's and r3's */
+    assert_int_equal(sessions, 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 0);
 
     /* Nothing left to purge; counts may be NULL. */
     assert_int_equal(lti_store_purge(s, NOW, &nonces, &sessions, &err), LTI_OK);
@@ -802,8 +818,8 @@ static void test_purge(void **state)
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM nonces"), 0);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM sessions"), 0);
     /* People, links and launches are not purged. */
-    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 2);
-    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 2);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM persons"), 3);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM launches"), 3);
     apr_pool_destroy(p);
 }
 
@@ -981,6 +997,9 @@ static void test_launch_record(void **state)
     record(s, &r, &ids);
     assert_true(ids.person_id > 0 && ids.context_pk > 0 && ids.link_pk > 0
                 && ids.launch_id > 0);
+    /* The launch's row, which its session names. */
+    assert_int_equal(raw_int(p, path, "SELECT MAX(id) FROM launches"), ids.launch_id);
+    assert_int_equal(raw_int(p, path, "SELECT launch_id FROM sessions"), ids.launch_id);
     count_rows(p, path, before);
     for (size_t i = 0; i < NTABLES; i++) {
         if (before[i] != 1) {
@@ -1735,19 +1754,29 @@ static void test_login_states(void **state)
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
     assert_int_equal(lti_store_state_take(s, p, "st-exp", NOW, &got, &err), LTI_ERR_NOT_FOUND);
 
-    /* Purge removes expired states only. */
-    ls.state = "st-old";
+    /* Purge removes expired states only (states begin with their time, as mod_ptech
+     * makes them). */
+    ls.state = "1700000000000001-old";
     ls.expires = NOW - 1;
     assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
-    ls.state = "st-live";
+    ls.state = "1700000000000002-live";
     ls.expires = NOW + 100;
     assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
     assert_int_equal(lti_store_purge(s, NOW, NULL, NULL, &err), LTI_OK);
     assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 1);
-    assert_int_equal(lti_store_state_take(s, p, "st-old", NOW - 5, &got, &err),
+    assert_int_equal(lti_store_state_take(s, p, "1700000000000001-old", NOW - 5, &got, &err),
                      LTI_ERR_NOT_FOUND);
-    assert_int_equal(lti_store_state_take(s, p, "st-live", NOW, &got, &err), LTI_OK);
-    assert_string_equal(got.state, "st-live");
+    assert_int_equal(lti_store_state_take(s, p, "1700000000000002-live", NOW, &got, &err),
+                     LTI_OK);
+    assert_string_equal(got.state, "1700000000000002-live");
+    /* With nothing live left, every expired one goes. */
+    ls.expires = NOW + 50;
+    ls.state = "1700000000000003-a";
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    ls.state = "1700000000000004-b";
+    assert_int_equal(lti_store_state_put(s, &ls, &err), LTI_OK);
+    assert_int_equal(lti_store_purge(s, NOW + 100, NULL, NULL, &err), LTI_OK);
+    assert_int_equal(raw_int(p, path, "SELECT COUNT(*) FROM login_states"), 0);
     apr_pool_destroy(p);
 }
 
