@@ -56,6 +56,10 @@ def sign(item):
 if __name__ == "__main__":
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         got = [x for part in ex.map(logins, [COUNT // 8] * 8) for x in part]
+    # In the order the tool issued them (a state begins with its time), as a platform's
+    # launches follow their logins; eight threads' results one after the other would
+    # consume eight interleaved runs of states.
+    got.sort(key=lambda x: x[1])
     with multiprocessing.Pool(2) as pool, open(OUT, "w") as f:
         for line in pool.imap(sign, enumerate(got), chunksize=200):
             f.write(line + "\n")
