@@ -34,7 +34,7 @@ WARMUP, MORE, LAST = 10000, 100000, 50000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 # The two drain-comparison launch rounds (5 s each, to keep pre-signing short): pre-signed
 # launches for each, after the lines the rounds above use.
-PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "60000"))
+PER_DRAIN_ROUND = int(os.environ.get("BENCH_DRAIN_LAUNCHES", "90000"))
 COURSE = "cybersecurity-fundamentals"
 LEARNERS, LINKS = 5000, 10     # as presign.py makes them: 50,000 (learner, link) pairs
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef"
@@ -349,6 +349,7 @@ PTechOutboxPoll 1s
         for rnd in range(ROUNDS):
             print("bench: round %d static" % (rnd + 1), flush=True)
             results["static"].append(run_wrk([base + "/static.txt"], httpd.pid))
+            print("bench: %r" % results["static"][-1], flush=True)
             print("bench: round %d LTI 1.3 launches" % (rnd + 1), flush=True)
             r = run_wrk(["-s", os.path.join(HERE, "launch13.lua"), base, "--", prepared, "2",
                          str(line13), str(line13 + PER_ROUND13)], httpd.pid)
@@ -357,6 +358,7 @@ PTechOutboxPoll 1s
             line13 += PER_ROUND13
             print("bench: round %d login initiations" % (rnd + 1), flush=True)
             results["login"].append(run_wrk([login_url], httpd.pid))
+            print("bench: %r" % results["login"][-1], flush=True)
             print("bench: round %d LTI 1.1 launches" % (rnd + 1), flush=True)
             r = run_wrk(["-s", os.path.join(HERE, "launch.lua"), base, "--", bodies, "2",
                          str(line), str(line + slice_len)], httpd.pid)
