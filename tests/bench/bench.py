@@ -27,9 +27,9 @@ BUILD = os.environ.get("PTECH_BUILD", os.path.join(ROOT, "build"))
 FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "moodle-4.5",
                        "lti11-launch-student.json")
 HTTPD = shutil.which("apache2") or "/usr/sbin/apache2"
-SIGNED = int(os.environ.get("BENCH_SIGNED", "330000"))
+SIGNED = int(os.environ.get("BENCH_SIGNED", "480000"))
 # Prepared LTI 1.3 launches (each needs a real login first): per round.
-PER_ROUND13 = int(os.environ.get("BENCH_LTI13", "56000"))
+PER_ROUND13 = int(os.environ.get("BENCH_LTI13", "90000"))
 WARMUP, MORE, LAST = 10000, 100000, 50000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 # The two drain-comparison launch rounds (5 s each, to keep pre-signing short): pre-signed
