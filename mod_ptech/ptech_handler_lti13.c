@@ -286,11 +286,11 @@ int ptech_handle_login(request_rec *r)
 /* The value of the state cookie of state, or NULL. */
 static const char *state_cookie(request_rec *r, const char *state)
 {
-    const char *v = NULL;
+    const char *v = NULL, *rnd = state_random(state);
 
-    if (state_random(state) == NULL
-        || ap_cookie_read(r, apr_pstrcat(r->pool, STATE_COOKIE, state_random(state), NULL), &v,
-                          0) != APR_SUCCESS) {
+    if (rnd == NULL
+        || ap_cookie_read(r, apr_pstrcat(r->pool, STATE_COOKIE, rnd, NULL), &v, 0)
+               != APR_SUCCESS) {
         return NULL;
     }
     return v;

@@ -106,6 +106,45 @@ static int worker_open(worker_t *w)
     return 1;
 }
 
+/* The drainer's turn: while the backlog fills whole batches, go on (the watchdog thread is
+ * the drainer's alone); a stop is seen between two rounds. */
+static void drain_rounds(worker_t *w)
+{
+    while (!w->stop) {
+        lti_outbox_stats_t st;
+        lti_err_t err;
+        apr_time_t t0 = apr_time_now(), pause;
+
+        apr_pool_clear(w->scratch);
+        if (lti_outbox_drain(w->outbox, w->store, w->scratch, ptech_now(), &st, &err)
+            != LTI_OK || st.leased < w->cfg.batch) {
+            break;
+        }
+        if (busy_workers() > 0) {
+            pause = (apr_time_now() - t0) * BUSY_PAUSE;
+            apr_sleep(pause < BUSY_PAUSE_MAX ? pause : BUSY_PAUSE_MAX);
+        }
+    }
+    apr_pool_clear(w->scratch);
+}
+
+/* The checkpointer's turn. */
+static void checkpoint_round(worker_t *w)
+{
+    lti_store_ckpt_t ck;
+    lti_err_t err;
+
+    if (lti_store_checkpoint(w->store, &ck, &err) != LTI_OK) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, "PT00064: store checkpoint: %s",
+                     err.text);
+    }
+    else if (ck.logged > 0) {
+        ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, w->s, "store checkpoint: %d of %d logged "
+                     "pages copied%s", ck.copied, ck.logged,
+                     ck.restarted ? ", log restarts" : "");
+    }
+}
+
 static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
 {
     worker_t *w = data;
@@ -139,59 +178,29 @@ static apr_status_t worker_cb(int state, void *data, apr_pool_t *pool)
          * child_init runs before mod_watchdog's). */
         w->cfg.catalog = ptech_cfg(w->s)->catalog;
         worker_open(w);
-        if (w->checkpointer) {
-            /* Not niced: its RESTART pass holds writers off, so it must not be preempted
-             * for long while it does. */
-            break;
-        }
 #ifdef SYS_gettid
-        /* Called in the watchdog's own thread, which runs only this callback. */
-        if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DRAINER_NICE) != 0) {
+        /* Called in the watchdog's own thread, which runs only this callback.  Not the
+         * checkpointer: its RESTART pass holds writers off, so it must not be preempted
+         * for long while it does. */
+        if (!w->checkpointer
+            && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DRAINER_NICE) != 0) {
             ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, w->s, "grade return worker: "
                          "setpriority");
         }
 #endif
         break;
     case AP_WATCHDOG_STATE_RUNNING:
-        if (w->pool == NULL || !worker_open(w)) {
-            break;
-        }
-        if (w->checkpointer) {
-            lti_store_ckpt_t ck;
-            lti_err_t err;
-
-            if (lti_store_checkpoint(w->store, &ck, &err) != LTI_OK) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, "PT00064: store "
-                             "checkpoint: %s", err.text);
+        if (w->pool != NULL && worker_open(w)) {
+            if (w->checkpointer) {
+                checkpoint_round(w);
             }
-            else if (ck.logged > 0) {
-                ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, w->s, "store checkpoint: %d of "
-                             "%d logged pages copied%s", ck.copied, ck.logged,
-                             ck.restarted ? ", log restarts" : "");
-            }
-            break;
-        }
-        /* While the backlog fills whole batches, go on (the watchdog thread is the
-         * drainer's alone); a stop is seen between two rounds. */
-        while (!w->stop) {
-            lti_outbox_stats_t st;
-            lti_err_t err;
-            apr_time_t t0 = apr_time_now(), pause;
-
-            apr_pool_clear(w->scratch);
-            if (lti_outbox_drain(w->outbox, w->store, w->scratch, ptech_now(), &st, &err)
-                != LTI_OK || st.leased < w->cfg.batch) {
-                break;
-            }
-            if (busy_workers() > 0) {
-                pause = (apr_time_now() - t0) * BUSY_PAUSE;
-                apr_sleep(pause < BUSY_PAUSE_MAX ? pause : BUSY_PAUSE_MAX);
+            else {
+                drain_rounds(w);
             }
         }
-        apr_pool_clear(w->scratch);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
-        if (w->store != NULL && !w->checkpointer) {
+        if (w->outbox != NULL) {
             int released = 0;
 
             /* Hand the drainer role over now (a claim that expired a second ago), so the
@@ -227,7 +236,7 @@ static apr_status_t worker_child_exit(void *data)
         }
         w->stop = 1;
         apr_thread_mutex_lock(w->mutex);
-        if (w->store != NULL && !w->checkpointer) {
+        if (w->outbox != NULL) {
             int released = 0;
 
             lti_store_outbox_claim_drainer(w->store, w->cfg.owner, ptech_now(), -1, &released,
